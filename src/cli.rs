@@ -1,0 +1,259 @@
+//! The command line: clap definitions, count parsing (`1e7`, `10_000_000`, `4G`),
+//! and the checked [`Config`] the run works from. Every error names its flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::Error;
+use crate::plan::Plan;
+
+/// The default seed, printed in every report: the first 15 digits of π.
+pub const DEFAULT_SEED: u64 = 314_159_265_358_979;
+
+/// Default `--samples`: 1e10.
+pub const DEFAULT_SAMPLES: u64 = 10_000_000_000;
+
+/// Default `--batch-size`: 1e7.
+pub const DEFAULT_BATCH_SIZE: u64 = 10_000_000;
+
+/// mcpi: a reproducible SPMD Monte Carlo estimate of π.
+#[derive(Parser, Debug)]
+#[command(name = "mcpi", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; plain `mcpi` is `mcpi run` with the defaults.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Estimate π: every rank counts its batches, rank 0 writes the report.
+    Run(RunArgs),
+}
+
+/// The flags of `mcpi run`, as typed.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Total samples, drawn exactly [e.g. 1e10, 10G, 10_000_000_000].
+    #[arg(long, value_name = "N", default_value = "1e10", value_parser = parse_count, allow_hyphen_values = true)]
+    pub samples: u64,
+
+    /// Samples per batch; each batch is one independent stream [e.g. 1e7, 10M].
+    #[arg(long, value_name = "N", default_value = "1e7", value_parser = parse_count, allow_hyphen_values = true)]
+    pub batch_size: u64,
+
+    /// Seed of all streams (decimal or 0x-hex).
+    #[arg(long, value_name = "U64", default_value_t = DEFAULT_SEED, value_parser = parse_seed, allow_hyphen_values = true)]
+    pub seed: u64,
+
+    /// Write PREFIX.h5 and PREFIX.json [default: mcpi-<UTC yyyymmddThhmmss>[-<SLURM_JOB_ID>]].
+    #[arg(long, value_name = "PREFIX")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite existing report files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl Default for RunArgs {
+    fn default() -> RunArgs {
+        RunArgs {
+            samples: DEFAULT_SAMPLES,
+            batch_size: DEFAULT_BATCH_SIZE,
+            seed: DEFAULT_SEED,
+            output: None,
+            force: false,
+        }
+    }
+}
+
+impl Cli {
+    /// The run arguments, whether `run` was given or not.
+    pub fn run_args(self) -> RunArgs {
+        match self.command {
+            Some(Command::Run(args)) => args,
+            None => RunArgs::default(),
+        }
+    }
+}
+
+/// A checked run configuration: everything the run needs, all flags validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The decomposition into batches.
+    pub plan: Plan,
+    /// The seed of all streams.
+    pub seed: u64,
+    /// The report prefix as given, or `None` for the timestamped default.
+    pub output: Option<PathBuf>,
+    /// Whether existing reports may be overwritten.
+    pub force: bool,
+}
+
+impl RunArgs {
+    /// Checks the flags against each other.
+    pub fn check(self) -> Result<Config, Error> {
+        if self.batch_size > self.samples {
+            return Err(Error::Usage(format!(
+                "--batch-size ({}) is larger than --samples ({})",
+                self.batch_size, self.samples
+            )));
+        }
+        if let Some(out) = &self.output {
+            if out.as_os_str().is_empty() || out.file_name().is_none() {
+                return Err(Error::Usage(format!(
+                    "--output '{}' does not name a file prefix",
+                    out.display()
+                )));
+            }
+        }
+        Ok(Config {
+            plan: Plan::new(self.samples, self.batch_size),
+            seed: self.seed,
+            output: self.output,
+            force: self.force,
+        })
+    }
+}
+
+/// Parses a positive count: `10000000`, `1e7`, `2.5e9`, `10_000_000`, `10M`, `4G`,
+/// `1T` (k, M, G, T, P, E are powers of ten). The value must be a whole number in
+/// `1..=u64::MAX`.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let s = text.trim().replace('_', "");
+    if s.starts_with('-') {
+        return Err("must be positive".into());
+    }
+    let (body, mut exp10) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() && !matches!(c, 'e' | 'E') => {
+            let e = match c {
+                'k' | 'K' => 3,
+                'M' => 6,
+                'G' => 9,
+                'T' => 12,
+                'P' => 15,
+                _ => return Err(format!("unknown suffix '{c}' (use k, M, G, T, P or E)")),
+            };
+            (&s[..i], e)
+        }
+        _ if s.ends_with('E') => (&s[..s.len() - 1], 18),
+        _ => (&s[..], 0i32),
+    };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    if let Some(e) = exponent {
+        let e: i32 = e
+            .strip_prefix('+')
+            .unwrap_or(e)
+            .parse()
+            .map_err(|_| "not a number".to_string())?;
+        exp10 += e.clamp(-100, 100);
+    }
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int_part}{frac_part}");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("not a number".into());
+    }
+    exp10 -= frac_part.len() as i32;
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Err("must be at least 1".into());
+    }
+    // Drop trailing zeros into the exponent, so 1.50e1 and 15 are the same.
+    let trimmed = digits.trim_end_matches('0');
+    exp10 += (digits.len() - trimmed.len()) as i32;
+    let too_big = || "too large (the maximum is 18446744073709551615)".to_string();
+    if exp10 < 0 {
+        return Err("not a whole number".into());
+    }
+    let m: u64 = trimmed.parse().map_err(|_| too_big())?;
+    10u64
+        .checked_pow(exp10 as u32)
+        .and_then(|p| m.checked_mul(p))
+        .ok_or_else(too_big)
+}
+
+/// Parses a seed: a decimal or `0x`-prefixed hexadecimal u64.
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let s = text.trim().replace('_', "");
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| "not an unsigned 64-bit integer".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_in_every_documented_form() {
+        for (text, value) in [
+            ("10000000", 10_000_000),
+            ("1e7", 10_000_000),
+            ("1E7", 10_000_000),
+            ("10_000_000", 10_000_000),
+            ("10M", 10_000_000),
+            ("4G", 4_000_000_000),
+            ("1T", 1_000_000_000_000),
+            ("2.5e9", 2_500_000_000),
+            ("1.5k", 1500),
+            ("1e+3", 1000),
+            ("0.001e3", 1),
+            ("18446744073709551615", u64::MAX),
+            ("1.8e19", 18_000_000_000_000_000_000),
+            ("1", 1),
+        ] {
+            assert_eq!(parse_count(text), Ok(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_counts_are_refused() {
+        for (text, why) in [
+            ("0", "at least 1"),
+            ("0e5", "at least 1"),
+            ("-5", "positive"),
+            ("2.5", "whole"),
+            ("1e-3", "whole"),
+            ("abc", "not a number"),
+            ("", "not a number"),
+            ("1x", "suffix"),
+            ("18446744073709551616", "too large"),
+            ("1e20", "too large"),
+            ("20E", "too large"),
+            ("1e999999", "too large"),
+        ] {
+            let err = parse_count(text).expect_err(text);
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn seeds_decimal_and_hex() {
+        assert_eq!(parse_seed("42"), Ok(42));
+        assert_eq!(parse_seed("0xff"), Ok(255));
+        assert_eq!(parse_seed("18446744073709551615"), Ok(u64::MAX));
+        assert!(parse_seed("-1").is_err());
+        assert!(parse_seed("1e3").is_err());
+    }
+
+    #[test]
+    fn batch_size_larger_than_samples_names_both_flags() {
+        let args = RunArgs {
+            samples: 10,
+            batch_size: 11,
+            ..RunArgs::default()
+        };
+        let msg = args.check().unwrap_err().to_string();
+        assert!(
+            msg.contains("--batch-size") && msg.contains("--samples"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The only module that calls MPI. Every collective is written once here, with the
+//! root/non-root asymmetry inside; the rest of mcpi sees plain values and `Option`s
+//! that are `Some` on rank 0 only.
+
+use mpi::collective::SystemOperation;
+use mpi::environment::Universe;
+use mpi::point_to_point::{Destination, Source};
+use mpi::topology::{Communicator, Process, SimpleCommunicator};
+use mpi::traits::{CommunicatorCollectives, Root};
+
+use crate::error::Error;
+use crate::plan::Plan;
+
+/// Rank 0: parses, decides, prints and writes.
+pub const ROOT: i32 = 0;
+
+/// Bytes of a host name carried to rank 0 (POSIX HOST_NAME_MAX is 64).
+const HOST_BYTES: usize = 64;
+
+/// Per-batch counts move to rank 0 in messages of at most this many (4 MiB).
+pub const CHUNK: usize = 1 << 19;
+
+/// The MPI world of this run. Dropping it finalizes MPI, so return from `main`
+/// rather than calling `process::exit`.
+pub struct Comm {
+    world: SimpleCommunicator,
+    rank: u64,
+    size: u64,
+    // Declared last: finalizes MPI after `world` is dropped.
+    _universe: Universe,
+}
+
+impl Comm {
+    /// Initialises MPI; works under `mpirun`/`srun` and as a singleton.
+    pub fn init() -> Result<Comm, Error> {
+        let universe = mpi::initialize().ok_or(Error::MpiInit)?;
+        let world = universe.world();
+        Ok(Comm {
+            rank: world.rank() as u64,
+            size: world.size() as u64,
+            world,
+            _universe: universe,
+        })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> u64 {
+        self.rank
+    }
+
+    /// Number of ranks.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether this is rank 0.
+    pub fn is_root(&self) -> bool {
+        self.rank == ROOT as u64
+    }
+
+    fn root(&self) -> Process<'_> {
+        self.world.process_at_rank(ROOT)
+    }
+
+    /// MPI_Wtime.
+    pub fn time() -> f64 {
+        mpi::time()
+    }
+
+    /// MPI_Barrier.
+    pub fn barrier(&self) {
+        self.world.barrier();
+    }
+
+    /// This host's name, as MPI reports it.
+    pub fn host_name() -> String {
+        mpi::environment::processor_name().unwrap_or_else(|_| "unknown".into())
+    }
+
+    /// Rank 0's `value`, on every rank (MPI_Bcast). Used to act on decisions only
+    /// rank 0 can make, such as whether the output location is usable.
+    pub fn broadcast(&self, value: u8) -> u8 {
+        let mut v = value;
+        self.root().broadcast_into(&mut v);
+        v
+    }
+
+    /// The sum over ranks of `value`, on rank 0 (MPI_Reduce).
+    pub fn sum_to_root(&self, value: u64) -> Option<u64> {
+        if self.is_root() {
+            let mut sum = 0u64;
+            self.root()
+                .reduce_into_root(&value, &mut sum, SystemOperation::sum());
+            Some(sum)
+        } else {
+            self.root().reduce_into(&value, SystemOperation::sum());
+            None
+        }
+    }
+
+    /// Every rank's `value`, in rank order, on rank 0 (MPI_Gather).
+    pub fn gather_f64(&self, value: f64) -> Option<Vec<f64>> {
+        if self.is_root() {
+            let mut all = vec![0.0; self.size as usize];
+            self.root().gather_into_root(&value, &mut all[..]);
+            Some(all)
+        } else {
+            self.root().gather_into(&value);
+            None
+        }
+    }
+
+    /// Every rank's host name, in rank order, on rank 0 (truncated to 64 bytes).
+    pub fn gather_hosts(&self, host: &str) -> Option<Vec<String>> {
+        let mut mine = [0u8; HOST_BYTES];
+        let n = host.len().min(HOST_BYTES);
+        mine[..n].copy_from_slice(&host.as_bytes()[..n]);
+        if self.is_root() {
+            let mut all = vec![0u8; HOST_BYTES * self.size as usize];
+            self.root().gather_into_root(&mine[..], &mut all[..]);
+            Some(
+                all.chunks(HOST_BYTES)
+                    .map(|b| {
+                        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+                        String::from_utf8_lossy(&b[..end]).into_owned()
+                    })
+                    .collect(),
+            )
+        } else {
+            self.root().gather_into(&mine[..]);
+            None
+        }
+    }
+
+    /// Moves the per-batch counts of ranks 1.. to rank 0 in chunks of at most
+    /// [`CHUNK`], so rank 0's memory stays bounded however many batches there are.
+    /// Rank 0 hands each chunk to `sink(first_batch, counts)`; other ranks send
+    /// `mine`, their counts in batch order. Rank 0's own counts are not moved.
+    pub fn collect_batch_counts(
+        &self,
+        plan: &Plan,
+        mine: &[u64],
+        mut sink: impl FnMut(u64, &[u64]),
+    ) {
+        if self.is_root() {
+            let mut buf = vec![0u64; CHUNK];
+            for r in 1..self.size {
+                let range = plan.rank_range(r, self.size);
+                let source = self.world.process_at_rank(r as i32);
+                let mut first = range.start;
+                while first < range.end {
+                    let len = (range.end - first).min(CHUNK as u64) as usize;
+                    source.receive_into(&mut buf[..len]);
+                    sink(first, &buf[..len]);
+                    first += len as u64;
+                }
+            }
+        } else {
+            for chunk in mine.chunks(CHUNK) {
+                self.root().send(chunk);
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The HDF5 view of a [`Report`]: the report's scalars as attributes of the root
+//! group (named as the JSON keys; nested objects flattened with `_`), datasets
+//! `/batches/inside` and `/ranks/{compute_seconds,first_batch,batch_count,host}`.
+//!
+//! The writer is opened before the run, so per-batch counts stream into the file
+//! in chunks and rank 0's memory stays bounded however many batches there are.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{Dataset, File, Group, H5Type};
+use serde_json::Value;
+
+use super::files::{io_reason, TempFile};
+use super::Report;
+use crate::error::Error;
+
+/// An HDF5 report being written under its temporary name.
+pub struct Hdf5Writer {
+    dest: PathBuf,
+    // Field order matters: handles close before the temporary file is removed.
+    inside: Option<Dataset>,
+    file: Option<File>,
+    tmp: TempFile,
+    force: bool,
+    failed: Option<String>,
+    seconds: f64,
+}
+
+fn h5err(e: hdf5::Error) -> String {
+    e.to_string()
+}
+
+impl Hdf5Writer {
+    /// Creates the temporary file for `dest` with room for `batches` counts;
+    /// `force` lets it replace an existing report. A
+    /// failure here means the output location is unusable: a usage error.
+    pub fn create(dest: &Path, batches: u64, force: bool) -> Result<Hdf5Writer, Error> {
+        let tmp = TempFile::for_dest(dest);
+        let dir = tmp.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let unusable = |why: String| Error::Output {
+            path: dir.clone(),
+            why,
+        };
+        // Create it with std first: its error says why the directory is unusable.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp.path)
+            .map_err(|e| unusable(format!("cannot create files here: {}", io_reason(&e))))?;
+        let file = File::create(&tmp.path).map_err(|e| unusable(h5err(e)))?;
+        let inside = file
+            .create_group("batches")
+            .and_then(|g| {
+                g.new_dataset::<u64>()
+                    .shape(batches as usize)
+                    .create("inside")
+            })
+            .map_err(|e| unusable(h5err(e)))?;
+        Ok(Hdf5Writer {
+            dest: dest.to_path_buf(),
+            inside: Some(inside),
+            file: Some(file),
+            tmp,
+            force,
+            failed: None,
+            seconds: 0.0,
+        })
+    }
+
+    /// Writes the counts of batches `first..first + counts.len()`. The first
+    /// failure is kept and reported by [`Hdf5Writer::finish`]; the run goes on, so
+    /// no rank is left waiting.
+    pub fn write_batches(&mut self, first: u64, counts: &[u64]) {
+        if self.failed.is_some() || counts.is_empty() {
+            return;
+        }
+        let t = Instant::now();
+        let first = first as usize;
+        let ds = self.inside.as_ref().expect("open until finish");
+        if let Err(e) = ds.write_slice(counts, first..first + counts.len()) {
+            self.failed = Some(h5err(e));
+        }
+        self.seconds += t.elapsed().as_secs_f64();
+    }
+
+    /// Seconds spent in [`Hdf5Writer::write_batches`].
+    pub fn seconds(&self) -> f64 {
+        self.seconds
+    }
+
+    /// Writes the report's attributes and per-rank datasets, closes the file and
+    /// moves it into place. On failure the temporary file is removed.
+    pub fn finish(mut self, report: &Report) -> Result<(), Error> {
+        let fail = |why: String| Error::Write {
+            path: self.dest.clone(),
+            why,
+        };
+        if let Some(why) = self.failed.take() {
+            return Err(fail(why));
+        }
+        self.inside.take();
+        let file = self.file.take().expect("open until finish");
+        write_report(&file, report).map_err(|e| fail(h5err(e)))?;
+        file.flush().map_err(|e| fail(h5err(e)))?;
+        file.close().map_err(|e| fail(h5err(e)))?;
+        self.tmp.publish(self.force)
+    }
+}
+
+fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
+    let json = serde_json::to_value(r).expect("a report always serializes");
+    if let Value::Object(map) = &json {
+        for (key, value) in map {
+            write_attr(file, key, value)?;
+        }
+    }
+    let ranks = file.create_group("ranks")?;
+    let col =
+        |f: &dyn Fn(&super::RankFigures) -> u64| r.per_rank.iter().map(f).collect::<Vec<u64>>();
+    dataset(
+        &ranks,
+        "compute_seconds",
+        &r.per_rank
+            .iter()
+            .map(|x| x.compute_seconds)
+            .collect::<Vec<f64>>(),
+    )?;
+    dataset(&ranks, "first_batch", &col(&|x| x.first_batch))?;
+    dataset(&ranks, "batch_count", &col(&|x| x.batch_count))?;
+    dataset(
+        &ranks,
+        "host",
+        &strings(r.per_rank.iter().map(|x| x.host.as_str())),
+    )?;
+    Ok(())
+}
+
+fn dataset<T: H5Type>(group: &Group, name: &str, data: &[T]) -> hdf5::Result<()> {
+    group
+        .new_dataset::<T>()
+        .shape(data.len())
+        .create(name)?
+        .write_raw(data)
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a str>) -> Vec<VarLenUnicode> {
+    items
+        .map(|s| s.parse().expect("VarLenUnicode parses any str"))
+        .collect()
+}
+
+/// One JSON value as an attribute: integers as u64/i64, other numbers (and
+/// `null`, a non-finite float) as f64, strings, booleans, arrays of numbers or
+/// strings; objects become `key_subkey` attributes.
+fn write_attr(loc: &Group, key: &str, value: &Value) -> hdf5::Result<()> {
+    fn scalar<T: H5Type>(loc: &Group, key: &str, v: T) -> hdf5::Result<()> {
+        loc.new_attr::<T>().create(key)?.write_scalar(&v)
+    }
+    match value {
+        Value::Bool(b) => scalar(loc, key, *b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => scalar(loc, key, u),
+            (None, Some(i)) => scalar(loc, key, i),
+            _ => scalar(loc, key, n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Null => scalar(loc, key, f64::NAN),
+        Value::String(s) => scalar(loc, key, strings(std::iter::once(s.as_str())).remove(0)),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let v = strings(items.iter().filter_map(Value::as_str));
+            loc.new_attr::<VarLenUnicode>()
+                .shape(v.len())
+                .create(key)?
+                .write_raw(&v)
+        }
+        Value::Array(items) => {
+            let v: Vec<f64> = items
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                .collect();
+            loc.new_attr::<f64>()
+                .shape(v.len())
+                .create(key)?
+                .write_raw(&v)
+        }
+        Value::Object(map) => {
+            for (sub, v) in map {
+                write_attr(loc, &format!("{key}_{sub}"), v)?;
+            }
+            Ok(())
+        }
+    }
+}

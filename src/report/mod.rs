@@ -1,0 +1,223 @@
+//! The report: one [`Report`] built by rank 0, with three views — text for stdout
+//! ([`text`]), JSON ([`Report::to_json`]) and HDF5 ([`hdf5`]) — written to disk
+//! atomically ([`files`]).
+
+pub mod files;
+pub mod hdf5;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+use crate::stats::{Estimate, Verdict};
+
+/// Minimum, mean and maximum of a per-rank figure.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Smallest value over ranks.
+    pub min: f64,
+    /// Mean over ranks.
+    pub mean: f64,
+    /// Largest value over ranks.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (not empty).
+    pub fn of(values: &[f64]) -> Spread {
+        Spread {
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// The Slurm job the run belongs to, from `SLURM_*` variables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slurm {
+    /// `SLURM_JOB_ID`.
+    pub job_id: String,
+    /// `SLURM_JOB_NUM_NODES`, when set.
+    pub nodes: Option<u64>,
+    /// `SLURM_NTASKS`, when set.
+    pub tasks: Option<u64>,
+    /// `SLURM_JOB_NODELIST`, when set.
+    pub nodelist: Option<String>,
+}
+
+impl Slurm {
+    /// The job from the environment, or `None` outside Slurm.
+    pub fn from_env() -> Option<Slurm> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Some(Slurm {
+            job_id: var("SLURM_JOB_ID")?,
+            nodes: var("SLURM_JOB_NUM_NODES").and_then(|v| v.parse().ok()),
+            tasks: var("SLURM_NTASKS").and_then(|v| v.parse().ok()),
+            nodelist: var("SLURM_JOB_NODELIST"),
+        })
+    }
+}
+
+/// What one rank did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankFigures {
+    /// Seconds in the kernel loop.
+    pub compute_seconds: f64,
+    /// First batch of its range.
+    pub first_batch: u64,
+    /// Number of batches in its range.
+    pub batch_count: u64,
+    /// Host it ran on.
+    pub host: String,
+}
+
+/// Timings measured by the run, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timings {
+    /// Process start until every rank is ready to compute (MPI init, checks, jump tables).
+    pub setup: f64,
+    /// Kernel loop time of each rank is in [`RankFigures`]; this is the reduction,
+    /// gathers and movement of per-batch counts to rank 0.
+    pub reduce: f64,
+    /// Rank 0's time writing per-batch counts into the HDF5 file.
+    pub write: f64,
+    /// Process start until the report was assembled.
+    pub wall: f64,
+}
+
+/// The result of a run. Every view is built from this and nothing else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// mcpi version that produced the report.
+    pub version: String,
+    /// Whether every batch was counted.
+    pub complete: bool,
+    /// `PASS` when |z| ≤ 4, else `FAIL`.
+    pub verdict: Verdict,
+    /// Seed of all streams.
+    pub seed: u64,
+    /// Stream layout name (see `stream::STREAM_LAYOUT`).
+    pub stream_layout: String,
+    /// Kernel variant that counted.
+    pub kernel: String,
+    /// Total samples drawn.
+    pub samples: u64,
+    /// Samples per batch (the last batch may be shorter).
+    pub batch_size: u64,
+    /// Number of batches.
+    pub batches: u64,
+    /// Number of MPI ranks.
+    pub ranks: u64,
+    /// Samples inside the circle.
+    pub inside: u64,
+    /// 4 · inside / samples.
+    pub pi_estimate: f64,
+    /// π, for comparison.
+    pub pi: f64,
+    /// |π̂ − π|.
+    pub abs_error: f64,
+    /// |π̂ − π| / π.
+    pub rel_error: f64,
+    /// Standard error σ = 4·sqrt(p̂(1−p̂)/N).
+    pub std_error: f64,
+    /// 95% confidence interval [π̂ − 1.96σ, π̂ + 1.96σ].
+    pub ci95: [f64; 2],
+    /// (π̂ − π) / σ.
+    pub z_score: f64,
+    /// UTC start time, ISO 8601.
+    pub started_at: String,
+    /// Process start until the report was assembled.
+    pub wall_seconds: f64,
+    /// Process start until all ranks were ready to compute.
+    pub setup_seconds: f64,
+    /// Kernel loop time over ranks.
+    pub compute_seconds: Spread,
+    /// Reduction, gathers and collection of per-batch counts.
+    pub reduce_seconds: f64,
+    /// Rank 0's time writing per-batch counts.
+    pub write_seconds: f64,
+    /// samples / max compute seconds: the figure of merit.
+    pub samples_per_second: f64,
+    /// samples_per_second / ranks.
+    pub samples_per_second_per_rank: f64,
+    /// max / mean compute seconds − 1.
+    pub load_imbalance: f64,
+    /// Distinct hosts, in order of their first rank.
+    pub hosts: Vec<String>,
+    /// The Slurm job, when run under Slurm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<Slurm>,
+    /// Per-rank figures (HDF5 `/ranks`; not in JSON).
+    #[serde(skip)]
+    pub per_rank: Vec<RankFigures>,
+}
+
+impl Report {
+    /// Assembles the report of a complete run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: &Plan,
+        seed: u64,
+        inside: u64,
+        per_rank: Vec<RankFigures>,
+        timings: Timings,
+        started_at: String,
+        slurm: Option<Slurm>,
+    ) -> Report {
+        let est = Estimate::new(inside, plan.samples);
+        let pi = std::f64::consts::PI;
+        let compute: Vec<f64> = per_rank.iter().map(|r| r.compute_seconds).collect();
+        let compute_seconds = Spread::of(&compute);
+        let samples_per_second = plan.samples as f64 / compute_seconds.max;
+        let mut hosts: Vec<String> = Vec::new();
+        for r in &per_rank {
+            if !hosts.contains(&r.host) {
+                hosts.push(r.host.clone());
+            }
+        }
+        Report {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            complete: true,
+            verdict: est.verdict,
+            seed,
+            stream_layout: crate::stream::STREAM_LAYOUT.to_string(),
+            kernel: crate::kernel::KERNEL_NAME.to_string(),
+            samples: plan.samples,
+            batch_size: plan.batch_size,
+            batches: plan.batches,
+            ranks: per_rank.len() as u64,
+            inside,
+            pi_estimate: est.pi,
+            pi,
+            abs_error: (est.pi - pi).abs(),
+            rel_error: (est.pi - pi).abs() / pi,
+            std_error: est.std_error,
+            ci95: est.ci95,
+            z_score: est.z_score,
+            started_at,
+            wall_seconds: timings.wall,
+            setup_seconds: timings.setup,
+            compute_seconds,
+            reduce_seconds: timings.reduce,
+            write_seconds: timings.write,
+            samples_per_second,
+            samples_per_second_per_rank: samples_per_second / per_rank.len() as f64,
+            load_imbalance: if compute_seconds.mean > 0.0 {
+                compute_seconds.max / compute_seconds.mean - 1.0
+            } else {
+                0.0
+            },
+            hosts,
+            slurm,
+            per_rank,
+        }
+    }
+
+    /// The JSON view: pretty-printed, with a trailing newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a report always serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}

@@ -1,0 +1,95 @@
+//! The stdout view of a [`Report`]: a readable block that ends with the verdict.
+
+use std::fmt::Write;
+
+use super::Report;
+
+/// Renders the report; `files` names the report files written, if any.
+pub fn render(r: &Report, files: &[String]) -> String {
+    let mut o = String::new();
+    let mut line = |key: &str, value: String| {
+        let _ = writeln!(o, "  {key:<18} {value}");
+    };
+    line(
+        "samples",
+        format!("{} ({} batches of {})", r.samples, r.batches, r.batch_size),
+    );
+    line("inside", r.inside.to_string());
+    line("pi estimate", format!("{:.12}", r.pi_estimate));
+    line("pi", format!("{:.12}", r.pi));
+    line(
+        "error",
+        format!(
+            "{:.3e} (relative {:.3e})",
+            r.pi_estimate - r.pi,
+            r.rel_error
+        ),
+    );
+    line("std error", format!("{:.3e}", r.std_error));
+    line(
+        "95% interval",
+        format!("[{:.12}, {:.12}]", r.ci95[0], r.ci95[1]),
+    );
+    line("z-score", format!("{:+.3}", r.z_score));
+    line("seed", r.seed.to_string());
+    line("stream layout", r.stream_layout.clone());
+    line("kernel", r.kernel.clone());
+    line(
+        "ranks",
+        format!(
+            "{} on {} host(s): {}",
+            r.ranks,
+            r.hosts.len(),
+            r.hosts.join(", ")
+        ),
+    );
+    if let Some(s) = &r.slurm {
+        let opt = |v: Option<u64>| v.map_or("?".into(), |n| n.to_string());
+        line(
+            "slurm",
+            format!(
+                "job {}, {} node(s), {} task(s), {}",
+                s.job_id,
+                opt(s.nodes),
+                opt(s.tasks),
+                s.nodelist.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+    line("started", r.started_at.clone());
+    let c = &r.compute_seconds;
+    line("setup", format!("{:.3} s", r.setup_seconds));
+    line(
+        "compute",
+        format!(
+            "{:.3} s min, {:.3} s mean, {:.3} s max",
+            c.min, c.mean, c.max
+        ),
+    );
+    line("reduce", format!("{:.3} s", r.reduce_seconds));
+    line("write", format!("{:.3} s", r.write_seconds));
+    line("wall", format!("{:.3} s", r.wall_seconds));
+    line(
+        "throughput",
+        format!(
+            "{:.4e} samples/s ({:.4e} per rank)",
+            r.samples_per_second, r.samples_per_second_per_rank
+        ),
+    );
+    line(
+        "load imbalance",
+        format!("{:.2}%", 100.0 * r.load_imbalance),
+    );
+    if !files.is_empty() {
+        line("report", files.join(", "));
+    }
+    let _ = writeln!(
+        o,
+        "{}: pi = {:.10} ± {:.2e} (95%), {:.2} sigma from pi",
+        r.verdict.as_str(),
+        r.pi_estimate,
+        crate::stats::Z95 * r.std_error,
+        r.z_score.abs()
+    );
+    format!("mcpi {} — Monte Carlo estimate of pi\n{o}", r.version)
+}

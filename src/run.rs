@@ -1,0 +1,210 @@
+//! The SPMD job, phase by phase: parse and check, agree on the output, set up the
+//! streams, count, reduce and collect, report. Every rank runs this; rank 0 alone
+//! prints and writes.
+
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+use clap::Parser;
+
+use crate::cli::{Cli, Config};
+use crate::comm::{Comm, CHUNK};
+use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
+use crate::kernel::{count_inside, Lanes};
+use crate::report::files::{iso8601, write_atomically, Target};
+use crate::report::hdf5::Hdf5Writer;
+use crate::report::{text, RankFigures, Report, Slurm, Timings};
+use crate::stats::Verdict;
+use crate::stream::Streams;
+
+/// Runs mcpi with the process's arguments and returns its exit status.
+pub fn main() -> ExitCode {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let comm = match Comm::init() {
+        Ok(comm) => comm,
+        Err(e) => {
+            eprintln!("mcpi: error: {e}");
+            return ExitCode::from(e.exit_status());
+        }
+    };
+    let status = job(&comm, started, started_at);
+    drop(comm); // MPI_Finalize
+    ExitCode::from(status)
+}
+
+/// Prints `msg` as mcpi's one-line error, on rank 0 only.
+fn say_error(comm: &Comm, msg: &dyn std::fmt::Display) {
+    if comm.is_root() {
+        eprintln!("mcpi: error: {msg}");
+    }
+}
+
+fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
+    // ---- Parse and check: every rank parses the same arguments, so every rank
+    // reaches the same decision without talking; only rank 0 speaks.
+    let config = match Cli::try_parse() {
+        Ok(cli) => match cli.run_args().check() {
+            Ok(config) => config,
+            Err(e) => {
+                say_error(comm, &e);
+                return e.exit_status();
+            }
+        },
+        Err(e) if !e.use_stderr() => {
+            if comm.is_root() {
+                print!("{e}"); // --help, --version
+            }
+            return EXIT_OK;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("bad arguments");
+            say_error(comm, &first.trim_start_matches("error: "));
+            return EXIT_USAGE;
+        }
+    };
+
+    // ---- Output: only rank 0 can tell whether it is usable; all ranks learn the
+    // answer before any work, so a bad location stops every rank cleanly.
+    let mut writer = None;
+    let mut target = None;
+    let prepared = if comm.is_root() {
+        prepare_output(&config, started_at).map(|(t, w)| {
+            target = Some(t);
+            writer = Some(w);
+        })
+    } else {
+        Ok(())
+    };
+    let status = comm.broadcast(match &prepared {
+        Ok(()) => EXIT_OK,
+        Err(e) => e.exit_status(),
+    });
+    if status != EXIT_OK {
+        if let Err(e) = prepared {
+            say_error(comm, &e);
+        }
+        return status;
+    }
+
+    // ---- Set up: this rank's batches and the first batch's state.
+    let plan = config.plan;
+    let (rank, ranks) = (comm.rank(), comm.size());
+    let mine = plan.rank_range(rank, ranks);
+    let mut streams = Streams::new(config.seed);
+    let mut state = streams.batch_state(mine.start);
+    comm.barrier();
+    let setup = started.elapsed().as_secs_f64();
+
+    // ---- Count. Rank 0 streams its own per-batch counts into the report file;
+    // the others keep theirs for the collection below.
+    let t0 = Comm::time();
+    let my_batches = (mine.end - mine.start) as usize;
+    let mut counts: Vec<u64> = Vec::with_capacity(if comm.is_root() {
+        CHUNK.min(my_batches)
+    } else {
+        my_batches
+    });
+    let mut inside = 0u64;
+    let mut chunk_start = mine.start;
+    for b in mine.clone() {
+        let c = count_inside(Lanes::new(&streams.lanes(state)), plan.batch_len(b));
+        state.long_jump();
+        inside += c;
+        counts.push(c);
+        if let Some(w) = writer.as_mut().filter(|_| counts.len() == CHUNK) {
+            w.write_batches(chunk_start, &counts);
+            chunk_start += counts.len() as u64;
+            counts.clear();
+        }
+    }
+    if let Some(w) = writer.as_mut() {
+        w.write_batches(chunk_start, &counts);
+    }
+    let root_write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
+    let compute = Comm::time() - t0 - root_write;
+
+    // ---- Reduce and collect.
+    let t1 = Comm::time();
+    let total = comm.sum_to_root(inside);
+    let compute_all = comm.gather_f64(compute);
+    let hosts = comm.gather_hosts(&Comm::host_name());
+    comm.collect_batch_counts(&plan, &counts, |first, chunk| {
+        if let Some(w) = writer.as_mut() {
+            w.write_batches(first, chunk);
+        }
+    });
+    drop(counts);
+    let write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
+    let reduce = Comm::time() - t1 - (write - root_write);
+
+    // ---- Report (rank 0), then every rank leaves with rank 0's status.
+    let status = match (total, compute_all, hosts, writer, target) {
+        (Some(total), Some(compute_all), Some(hosts), Some(writer), Some(target)) => {
+            let per_rank = (0..ranks)
+                .map(|r| {
+                    let range = plan.rank_range(r, ranks);
+                    RankFigures {
+                        compute_seconds: compute_all[r as usize],
+                        first_batch: range.start,
+                        batch_count: range.end - range.start,
+                        host: hosts[r as usize].clone(),
+                    }
+                })
+                .collect();
+            let timings = Timings {
+                setup,
+                reduce,
+                write,
+                wall: started.elapsed().as_secs_f64(),
+            };
+            let report = Report::new(
+                &plan,
+                config.seed,
+                total,
+                per_rank,
+                timings,
+                iso8601(started_at),
+                Slurm::from_env(),
+            );
+            finish(&report, writer, &target)
+        }
+        _ => EXIT_OK,
+    };
+    comm.broadcast(status)
+}
+
+/// Resolves the report files and opens the HDF5 writer (rank 0).
+fn prepare_output(config: &Config, now: SystemTime) -> Result<(Target, Hdf5Writer), Error> {
+    let target = Target::resolve(config.output.as_deref(), config.force, now)?;
+    let writer = Hdf5Writer::create(&target.h5, config.plan.batches, config.force)?;
+    Ok((target, writer))
+}
+
+/// Writes both files, prints the text view and returns the exit status (rank 0).
+/// The text is printed even when writing fails: the result is never lost.
+fn finish(report: &Report, writer: Hdf5Writer, target: &Target) -> u8 {
+    // JSON last; if it fails, the HDF5 file just published goes too: no half pair.
+    let written = writer.finish(report).and_then(|()| {
+        write_atomically(&target.json, &report.to_json(), target.force).inspect_err(|_| {
+            let _ = std::fs::remove_file(&target.h5);
+        })
+    });
+    let files = match &written {
+        Ok(()) => vec![
+            target.h5.display().to_string(),
+            target.json.display().to_string(),
+        ],
+        Err(_) => Vec::new(),
+    };
+    print!("{}", text::render(report, &files));
+    match written {
+        Err(e) => {
+            eprintln!("mcpi: error: {e}");
+            EXIT_FAILURE
+        }
+        Ok(()) if report.verdict == Verdict::Pass => EXIT_OK,
+        Ok(()) => EXIT_VERDICT_FAILED,
+    }
+}
