@@ -48,7 +48,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "U64", default_value_t = DEFAULT_SEED, value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: u64,
 
-    /// Write PREFIX.h5 and PREFIX.json [default: mcpi-<UTC yyyymmddThhmmss>[-<SLURM_JOB_ID>]].
+    /// Write PREFIX.h5 and PREFIX.json [default: `mcpi-<UTC yyyymmddThhmmss>[-<SLURM_JOB_ID>]`].
     #[arg(long, value_name = "PREFIX")]
     pub output: Option<PathBuf>,
 
@@ -119,27 +119,34 @@ impl RunArgs {
 }
 
 /// Parses a positive count: `10000000`, `1e7`, `2.5e9`, `10_000_000`, `10M`, `4G`,
-/// `1T` (k, M, G, T, P, E are powers of ten). The value must be a whole number in
+/// `1T` (k, M, G, T, P are powers of ten). The value must be a whole number in
 /// `1..=u64::MAX`.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let s = text.trim().replace('_', "");
     if s.starts_with('-') {
         return Err("must be positive".into());
     }
-    let (body, mut exp10) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() && !matches!(c, 'e' | 'E') => {
+    let suffix = s
+        .chars()
+        .last()
+        .filter(|c| c.is_ascii_alphabetic() && !matches!(c, 'e' | 'E'));
+    let (body, mut exp10) = match suffix {
+        Some(c) => {
+            let body = &s[..s.len() - 1];
+            if !body.ends_with(|d: char| d.is_ascii_digit() || d == '.') {
+                return Err("not a number".into());
+            }
             let e = match c {
                 'k' | 'K' => 3,
                 'M' => 6,
                 'G' => 9,
                 'T' => 12,
                 'P' => 15,
-                _ => return Err(format!("unknown suffix '{c}' (use k, M, G, T, P or E)")),
+                _ => return Err(format!("unknown suffix '{c}' (use k, M, G, T or P)")),
             };
-            (&s[..i], e)
+            (body, e)
         }
-        _ if s.ends_with('E') => (&s[..s.len() - 1], 18),
-        _ => (&s[..], 0i32),
+        None => (&s[..], 0i32),
     };
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
@@ -226,7 +233,8 @@ mod tests {
             ("1x", "suffix"),
             ("18446744073709551616", "too large"),
             ("1e20", "too large"),
-            ("20E", "too large"),
+            ("20000P", "too large"),
+            ("G", "not a number"),
             ("1e999999", "too large"),
         ] {
             let err = parse_count(text).expect_err(text);

@@ -24,8 +24,8 @@ impl Lanes {
     pub fn new(states: &[State; LANES]) -> Lanes {
         let mut s = [[0u64; LANES]; 4];
         for (l, st) in states.iter().enumerate() {
-            for k in 0..4 {
-                s[k][l] = st.0[k];
+            for (word, value) in s.iter_mut().zip(st.0) {
+                word[l] = value;
             }
         }
         Lanes { s }

@@ -28,8 +28,17 @@ pub struct Hdf5Writer {
     seconds: f64,
 }
 
+/// HDF5's error as one line: the system's reason when it gives one (`No space
+/// left on device`), else the first line of its message.
 fn h5err(e: hdf5::Error) -> String {
-    e.to_string()
+    let text = e.to_string();
+    if let Some(start) = text.find("error message = '") {
+        let rest = &text[start + 17..];
+        if let Some(end) = rest.find('\'') {
+            return rest[..end].to_string();
+        }
+    }
+    text.lines().next().unwrap_or("HDF5 error").to_string()
 }
 
 impl Hdf5Writer {

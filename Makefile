@@ -1,0 +1,39 @@
+# mcpi — the two commands:
+#   make run    set up, build, run the default job on all cores, print the report
+#   make test   set up, then the whole test suite (what CI runs)
+# Other targets: build, bench, lint, clean. Override: make run NP=4 ARGS='--samples 1e11'
+
+NP    ?= $(shell nproc)
+ARGS  ?=
+MCPI  := target/release/mcpi
+
+# mpirun refuses root unless told; CI and containers run as root.
+ifeq ($(shell id -u),0)
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+endif
+
+.PHONY: run test setup build lint bench clean
+
+run: build
+	mpirun -q -n $(NP) $(MCPI) run $(ARGS)
+
+test: setup lint
+	cargo test --release
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo build --release
+
+lint: setup
+	cargo fmt --all -- --check
+	RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --quiet
+	cargo clippy --release --all-targets -- -D warnings
+
+bench: setup
+	cargo bench --bench kernel
+
+clean:
+	cargo clean

@@ -1,0 +1,7 @@
+//! mcpi's integration tests, one binary with a module per area. Tests that need
+//! MPI run the real binary under the real `mpirun`, each with a timeout.
+
+mod bad_input;
+mod determinism;
+mod report;
+mod util;

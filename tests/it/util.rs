@@ -1,0 +1,158 @@
+//! Helpers: run `mcpi` under `mpirun` (or alone) with a timeout, scratch
+//! directories, and the expected counts computed in-process by the library.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mcpi::kernel::scalar;
+use mcpi::plan::Plan;
+use mcpi::stream::Streams;
+
+/// No test run may take longer than this; a hang fails instead of blocking CI.
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What a finished run left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The value printed after `key` in the text report.
+    pub fn field(&self, key: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("  {key:<18} ")))
+            .unwrap_or_else(|| panic!("no '{key}' line in stdout:\n{}", self.stdout))
+            .to_string()
+    }
+
+    /// The lines mcpi itself wrote to stderr.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("mcpi:"))
+            .collect()
+    }
+}
+
+/// Runs `mcpi ARGS` in `dir`: under `mpirun -n RANKS` when `ranks` is given, as a
+/// plain process (MPI singleton) otherwise.
+pub fn mcpi(ranks: Option<usize>, args: &[&str], dir: &Path) -> Run {
+    mcpi_env(ranks, args, dir, &[])
+}
+
+/// [`mcpi`] with extra environment variables.
+pub fn mcpi_env(ranks: Option<usize>, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
+    let bin = env!("CARGO_BIN_EXE_mcpi");
+    let mut cmd = match ranks {
+        Some(n) => {
+            let mut c = Command::new("mpirun");
+            c.args(["-q", "-n", &n.to_string(), bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args)
+        .current_dir(dir)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot start {:?}: {e} (is OpenMPI installed? `make test` installs it)",
+            cmd.get_program()
+        )
+    });
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            thread::sleep(Duration::from_secs(2));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mcpi {args:?} on {ranks:?} ranks timed out after {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// A scratch directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("mcpi-it-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Every name in the directory, hidden ones included, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The per-batch inside counts of (seed, samples, batch size), by the scalar
+/// reference kernel in this process: what every run must reproduce.
+pub fn expected_counts(seed: u64, samples: u64, batch_size: u64) -> Vec<u64> {
+    let plan = Plan::new(samples, batch_size);
+    let mut streams = Streams::new(seed);
+    (0..plan.batches)
+        .map(|b| scalar::count_inside(&streams.batch_lanes(b), plan.batch_len(b)))
+        .collect()
+}
+
+/// The JSON report at `path`.
+pub fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
