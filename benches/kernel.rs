@@ -1,1 +1,67 @@
-fn main() {}
+//! Kernel and stream set-up benchmarks. Criterion prints samples/s for the
+//! kernels (`Throughput::Elements`); the set-up group shows what reaching a batch
+//! costs next to counting it.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mcpi::kernel::{count_inside, scalar, Lanes};
+use mcpi::stream::Streams;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const N: u64 = 1 << 22;
+
+/// What a user would write first: one generator, two doubles per sample.
+fn naive(rng: &mut Xoshiro256PlusPlus, n: u64) -> u64 {
+    let unit = |w: u64| (w >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    (0..n)
+        .map(|_| {
+            let (x, y) = (unit(rng.next_u64()), unit(rng.next_u64()));
+            u64::from(x * x + y * y < 1.0)
+        })
+        .sum()
+}
+
+fn kernels(c: &mut Criterion) {
+    let mut streams = Streams::new(1);
+    let lanes = streams.batch_lanes(0);
+    let mut g = c.benchmark_group("kernel");
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("portable-32lane", |b| {
+        b.iter(|| count_inside(Lanes::new(black_box(&lanes)), N))
+    });
+    g.bench_function("scalar-reference", |b| {
+        b.iter(|| scalar::count_inside(black_box(&lanes), N))
+    });
+    g.bench_function("naive-rand_xoshiro-f64", |b| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        b.iter(|| naive(&mut rng, N))
+    });
+    g.finish();
+}
+
+fn setup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("setup");
+    for first in [0u64, 1_000_000, 1_000_000_000] {
+        g.bench_with_input(
+            BenchmarkId::new("rank-first-batch", first),
+            &first,
+            |b, &first| b.iter(|| Streams::new(1).batch_lanes(black_box(first))),
+        );
+    }
+    let streams = Streams::new(1);
+    let state = mcpi::stream::State::from_seed(1);
+    g.bench_function("per-batch-lanes-and-next", |b| {
+        b.iter(|| {
+            (
+                streams.lanes(black_box(state)),
+                streams.next_batch(black_box(state)),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, kernels, setup);
+criterion_main!(benches);

@@ -110,7 +110,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let mut chunk_start = mine.start;
     for b in mine.clone() {
         let c = count_inside(Lanes::new(&streams.lanes(state)), plan.batch_len(b));
-        state.long_jump();
+        state = streams.next_batch(state);
         inside += c;
         counts.push(c);
         if let Some(w) = writer.as_mut().filter(|_| counts.len() == CHUNK) {

@@ -147,20 +147,60 @@ impl JumpMatrix {
         State(acc)
     }
 
-    /// `self · self`.
+    /// `self · self`, column by column through a [`ByteTable`].
     fn square(&self) -> JumpMatrix {
+        let table = ByteTable::new(self);
         let mut cols = Box::new([[0u64; 4]; 256]);
         for (out, col) in cols.iter_mut().zip(self.cols.iter()) {
-            *out = self.apply(State(*col)).0;
+            *out = table.apply(State(*col)).0;
         }
         JumpMatrix { cols }
+    }
+}
+
+/// A [`JumpMatrix`] pre-multiplied with every byte value ("four Russians"):
+/// applying it is 32 table look-ups and XORs instead of 256 masked XORs. Used for
+/// the per-batch work (lane derivation, the step to the next batch); 256 KiB.
+pub struct ByteTable {
+    rows: Box<[[[u64; 4]; 256]; 32]>,
+}
+
+impl ByteTable {
+    /// The table of `m`.
+    pub fn new(m: &JumpMatrix) -> ByteTable {
+        let mut rows = vec![[[0u64; 4]; 256]; 32];
+        for (k, row) in rows.iter_mut().enumerate() {
+            for v in 1..256usize {
+                // row[v] = row[v without its lowest bit] ^ column of that bit.
+                let low = v.trailing_zeros() as usize;
+                let rest = row[v & (v - 1)];
+                let col = m.cols[8 * k + low];
+                row[v] = std::array::from_fn(|w| rest[w] ^ col[w]);
+            }
+        }
+        let rows = rows.into_boxed_slice().try_into().expect("32 rows");
+        ByteTable { rows }
+    }
+
+    /// `m · s` for the matrix `m` of this table.
+    #[inline]
+    pub fn apply(&self, s: State) -> State {
+        let mut acc = [0u64; 4];
+        for (k, row) in self.rows.iter().enumerate() {
+            let byte = (s.0[k / 8] >> (8 * (k % 8))) as u8;
+            for (a, c) in acc.iter_mut().zip(row[byte as usize]) {
+                *a ^= c;
+            }
+        }
+        State(acc)
     }
 }
 
 /// The streams of one seed: everything needed to set up the lanes of any batch.
 pub struct Streams {
     base: State,
-    jump: JumpMatrix,
+    jump: ByteTable,
+    long_jump: ByteTable,
     /// `long_jump^(2^k)` for k = 0, 1, …: grown on demand.
     long_pow: Vec<JumpMatrix>,
 }
@@ -168,10 +208,12 @@ pub struct Streams {
 impl Streams {
     /// The streams of `seed`.
     pub fn new(seed: u64) -> Streams {
+        let long = JumpMatrix::long_jump();
         Streams {
             base: State::from_seed(seed),
-            jump: JumpMatrix::jump(),
-            long_pow: vec![JumpMatrix::long_jump()],
+            jump: ByteTable::new(&JumpMatrix::jump()),
+            long_jump: ByteTable::new(&long),
+            long_pow: vec![long],
         }
     }
 
@@ -200,6 +242,13 @@ impl Streams {
             lanes[l] = self.jump.apply(lanes[l - 1]);
         }
         lanes
+    }
+
+    /// The first state of the batch after the one starting at `batch_state`: one
+    /// long jump, by table.
+    #[inline]
+    pub fn next_batch(&self, batch_state: State) -> State {
+        self.long_jump.apply(batch_state)
     }
 
     /// The lanes of batch `b`: `lanes(batch_state(b))`.
@@ -285,11 +334,20 @@ mod tests {
     }
 
     #[test]
-    fn matrices_are_the_jump_functions() {
+    fn matrices_and_tables_are_the_jump_functions() {
         let m = JumpMatrix::jump();
+        let t = ByteTable::new(&m);
         let mut s = State::from_seed(11);
-        let jumped = m.apply(s);
-        s.jump();
-        assert_eq!(jumped, s);
+        for _ in 0..8 {
+            let (by_matrix, by_table) = (m.apply(s), t.apply(s));
+            s.jump();
+            assert_eq!(by_matrix, s);
+            assert_eq!(by_table, s);
+        }
+        let streams = Streams::new(12);
+        let mut s = State::from_seed(12);
+        let next = streams.next_batch(s);
+        s.long_jump();
+        assert_eq!(next, s);
     }
 }
