@@ -12,7 +12,7 @@ command -v mpirun >/dev/null || missing+=(openmpi-bin)
 have_pc ompi || missing+=(libopenmpi-dev)
 have_pc hdf5 || missing+=(libhdf5-dev)
 command -v h5dump >/dev/null || missing+=(hdf5-tools)
-compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || compgen -G '/usr/lib/*/libclang*.so*' >/dev/null \
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null \
   || [ -n "${LIBCLANG_PATH:-}" ] || missing+=(libclang-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 
