@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mcpi::kernel::{count_inside, scalar, Lanes};
+use mcpi::kernel::Kernel;
 use mcpi::stream::Streams;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -28,12 +28,11 @@ fn kernels(c: &mut Criterion) {
     let lanes = streams.batch_lanes(0);
     let mut g = c.benchmark_group("kernel");
     g.throughput(Throughput::Elements(N));
-    g.bench_function("portable-32lane", |b| {
-        b.iter(|| count_inside(Lanes::new(black_box(&lanes)), N))
-    });
-    g.bench_function("scalar-reference", |b| {
-        b.iter(|| scalar::count_inside(black_box(&lanes), N))
-    });
+    for k in Kernel::ALL.into_iter().filter(|k| k.supported()) {
+        g.bench_function(k.name(), |b| {
+            b.iter(|| k.count_inside(black_box(&lanes), N))
+        });
+    }
     g.bench_function("naive-rand_xoshiro-f64", |b| {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         b.iter(|| naive(&mut rng, N))

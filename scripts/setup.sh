@@ -35,6 +35,11 @@ MSG
 fi
 
 if ! command -v cargo >/dev/null; then
-  echo "setup: cargo not found: install Rust from https://rustup.rs (or 'module load rust')" >&2
+  echo "setup: cargo not found: install Rust 1.89 or later from https://rustup.rs (or 'module load rust')" >&2
+  exit 1
+fi
+rust_minor=$(cargo --version | sed -n 's/^cargo 1\.\([0-9]*\).*/\1/p')
+if [ -z "$rust_minor" ] || [ "$rust_minor" -lt 89 ]; then
+  echo "setup: $(cargo --version) is too old: mcpi needs Rust 1.89 or later (rustup update)" >&2
   exit 1
 fi

@@ -17,13 +17,21 @@ pub const DEFAULT_SAMPLES: u64 = 10_000_000_000;
 /// Default `--batch-size`: 1e7.
 pub const DEFAULT_BATCH_SIZE: u64 = 10_000_000;
 
+/// The largest number of batches a run may have. Every batch's count is kept by
+/// its rank and written to the report (8 bytes each) and costs ~2 µs of stream
+/// set-up, so 10^8 batches are 800 MB of counts: use a larger `--batch-size`.
+pub const MAX_BATCHES: u64 = 100_000_000;
+
 /// mcpi: a reproducible SPMD Monte Carlo estimate of π.
 #[derive(Parser, Debug)]
-#[command(name = "mcpi", version, about, long_about = None)]
+#[command(name = "mcpi", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do; plain `mcpi` is `mcpi run` with the defaults.
+    /// What to do; plain `mcpi [OPTIONS]` is `mcpi run [OPTIONS]`.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The flags of `run`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// The subcommands.
@@ -40,9 +48,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value = "1e10", value_parser = parse_count, allow_hyphen_values = true)]
     pub samples: u64,
 
-    /// Samples per batch; each batch is one independent stream [e.g. 1e7, 10M].
-    #[arg(long, value_name = "N", default_value = "1e7", value_parser = parse_count, allow_hyphen_values = true)]
-    pub batch_size: u64,
+    /// Samples per batch; each batch is one independent stream [default: 1e7, or
+    /// --samples if smaller].
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub batch_size: Option<u64>,
 
     /// Seed of all streams (decimal or 0x-hex).
     #[arg(long, value_name = "U64", default_value_t = DEFAULT_SEED, value_parser = parse_seed, allow_hyphen_values = true)]
@@ -61,7 +70,7 @@ impl Default for RunArgs {
     fn default() -> RunArgs {
         RunArgs {
             samples: DEFAULT_SAMPLES,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: None,
             seed: DEFAULT_SEED,
             output: None,
             force: false,
@@ -74,7 +83,7 @@ impl Cli {
     pub fn run_args(self) -> RunArgs {
         match self.command {
             Some(Command::Run(args)) => args,
-            None => RunArgs::default(),
+            None => self.run,
         }
     }
 }
@@ -95,22 +104,35 @@ pub struct Config {
 impl RunArgs {
     /// Checks the flags against each other.
     pub fn check(self) -> Result<Config, Error> {
-        if self.batch_size > self.samples {
+        let batch_size = match self.batch_size {
+            Some(b) if b > self.samples => {
+                return Err(Error::Usage(format!(
+                    "--batch-size ({b}) is larger than --samples ({})",
+                    self.samples
+                )))
+            }
+            Some(b) => b,
+            None => DEFAULT_BATCH_SIZE.min(self.samples),
+        };
+        let batches = self.samples.div_ceil(batch_size);
+        if batches > MAX_BATCHES {
             return Err(Error::Usage(format!(
-                "--batch-size ({}) is larger than --samples ({})",
-                self.batch_size, self.samples
+                "--batch-size {batch_size} makes {batches} batches of --samples {}; at most {MAX_BATCHES} \
+                 are allowed: use a larger --batch-size",
+                self.samples
             )));
         }
         if let Some(out) = &self.output {
-            if out.as_os_str().is_empty() || out.file_name().is_none() {
+            let text = out.to_string_lossy();
+            let last = text.rsplit('/').next().unwrap_or("");
+            if matches!(last, "" | "." | "..") {
                 return Err(Error::Usage(format!(
-                    "--output '{}' does not name a file prefix",
-                    out.display()
+                    "--output '{text}' must end in a file name prefix (e.g. results/run)"
                 )));
             }
         }
         Ok(Config {
-            plan: Plan::new(self.samples, self.batch_size),
+            plan: Plan::new(self.samples, batch_size),
             seed: self.seed,
             output: self.output,
             force: self.force,
@@ -119,7 +141,7 @@ impl RunArgs {
 }
 
 /// Parses a positive count: `10000000`, `1e7`, `2.5e9`, `10_000_000`, `10M`, `4G`,
-/// `1T` (k, M, G, T, P are powers of ten). The value must be a whole number in
+/// `1T` (k, M, G, T, P, in either case, are powers of ten). The value must be a whole number in
 /// `1..=u64::MAX`.
 pub fn parse_count(text: &str) -> Result<u64, String> {
     let s = text.trim().replace('_', "");
@@ -136,8 +158,8 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
             if !body.ends_with(|d: char| d.is_ascii_digit() || d == '.') {
                 return Err("not a number".into());
             }
-            let e = match c {
-                'k' | 'K' => 3,
+            let e = match c.to_ascii_uppercase() {
+                'K' => 3,
                 'M' => 6,
                 'G' => 9,
                 'T' => 12,
@@ -255,7 +277,7 @@ mod tests {
     fn batch_size_larger_than_samples_names_both_flags() {
         let args = RunArgs {
             samples: 10,
-            batch_size: 11,
+            batch_size: Some(11),
             ..RunArgs::default()
         };
         let msg = args.check().unwrap_err().to_string();
@@ -263,5 +285,40 @@ mod tests {
             msg.contains("--batch-size") && msg.contains("--samples"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn default_batch_size_shrinks_to_small_sample_counts() {
+        let args = RunArgs {
+            samples: 1000,
+            ..RunArgs::default()
+        };
+        assert_eq!(args.check().unwrap().plan.batch_size, 1000);
+        assert_eq!(
+            RunArgs::default().check().unwrap().plan.batch_size,
+            DEFAULT_BATCH_SIZE
+        );
+    }
+
+    #[test]
+    fn too_many_batches_and_bad_prefixes_are_refused() {
+        let args = RunArgs {
+            samples: 1 << 40,
+            batch_size: Some(1),
+            ..RunArgs::default()
+        };
+        assert!(args
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("--batch-size"));
+        for bad in ["dir/", ".", "..", "a/.", "a/..", ""] {
+            let args = RunArgs {
+                output: Some(bad.into()),
+                ..RunArgs::default()
+            };
+            let msg = args.check().unwrap_err().to_string();
+            assert!(msg.contains("--output"), "{bad}: {msg}");
+        }
     }
 }

@@ -14,8 +14,9 @@ use crate::plan::Plan;
 /// Rank 0: parses, decides, prints and writes.
 pub const ROOT: i32 = 0;
 
-/// Bytes of a host name carried to rank 0 (POSIX HOST_NAME_MAX is 64).
-const HOST_BYTES: usize = 64;
+/// Bytes of a short string (host name, kernel) carried to rank 0 (POSIX
+/// HOST_NAME_MAX is 64).
+const NAME_BYTES: usize = 64;
 
 /// Per-batch counts move to rank 0 in messages of at most this many (4 MiB).
 pub const CHUNK: usize = 1 << 19;
@@ -67,6 +68,11 @@ impl Comm {
         mpi::time()
     }
 
+    /// MPI_Abort: ends every rank of the job with `status`.
+    pub fn abort(&self, status: u8) -> ! {
+        self.world.abort(i32::from(status))
+    }
+
     /// MPI_Barrier.
     pub fn barrier(&self) {
         self.world.barrier();
@@ -110,16 +116,17 @@ impl Comm {
         }
     }
 
-    /// Every rank's host name, in rank order, on rank 0 (truncated to 64 bytes).
-    pub fn gather_hosts(&self, host: &str) -> Option<Vec<String>> {
-        let mut mine = [0u8; HOST_BYTES];
-        let n = host.len().min(HOST_BYTES);
-        mine[..n].copy_from_slice(&host.as_bytes()[..n]);
+    /// Every rank's `name` (a host, a kernel), in rank order, on rank 0
+    /// (truncated to 64 bytes).
+    pub fn gather_names(&self, name: &str) -> Option<Vec<String>> {
+        let mut mine = [0u8; NAME_BYTES];
+        let n = name.len().min(NAME_BYTES);
+        mine[..n].copy_from_slice(&name.as_bytes()[..n]);
         if self.is_root() {
-            let mut all = vec![0u8; HOST_BYTES * self.size as usize];
+            let mut all = vec![0u8; NAME_BYTES * self.size as usize];
             self.root().gather_into_root(&mine[..], &mut all[..]);
             Some(
-                all.chunks(HOST_BYTES)
+                all.chunks(NAME_BYTES)
                     .map(|b| {
                         let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
                         String::from_utf8_lossy(&b[..end]).into_owned()

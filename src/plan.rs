@@ -33,12 +33,15 @@ impl Plan {
     }
 
     /// The batches of `rank` out of `ranks`: contiguous, in rank order, sizes
-    /// differing by at most one; empty for ranks beyond the batch count.
+    /// differing by at most one. The larger ranges go to the last ranks, so rank 0,
+    /// which also writes the report, never has the most work; with more ranks than
+    /// batches, the first ranks get none.
     pub fn rank_range(&self, rank: u64, ranks: u64) -> Range<u64> {
         debug_assert!(rank < ranks);
         let (q, r) = (self.batches / ranks, self.batches % ranks);
-        let start = rank * q + rank.min(r);
-        let len = q + u64::from(rank < r);
+        let lighter = ranks - r; // ranks 0..lighter get q batches, the rest q + 1
+        let start = rank * q + rank.saturating_sub(lighter);
+        let len = q + u64::from(rank >= lighter);
         start..start + len
     }
 }
@@ -102,6 +105,6 @@ mod tests {
         let sizes: Vec<u64> = (0..5)
             .map(|r| plan.rank_range(r, 5).count() as u64)
             .collect();
-        assert_eq!(sizes, [1, 1, 1, 0, 0]);
+        assert_eq!(sizes, [0, 0, 1, 1, 1]);
     }
 }

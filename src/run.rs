@@ -10,8 +10,8 @@ use clap::Parser;
 use crate::cli::{Cli, Config};
 use crate::comm::{Comm, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
-use crate::kernel::{count_inside, Lanes};
-use crate::report::files::{iso8601, write_atomically, Target};
+use crate::kernel::Kernel;
+use crate::report::files::{iso8601, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, RankFigures, Report, Slurm, Timings};
 use crate::stats::Verdict;
@@ -28,7 +28,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(e.exit_status());
         }
     };
-    let status = job(&comm, started, started_at);
+    // A panic on one rank must not leave the others waiting in a collective:
+    // unwinding removes this rank's temporary files, then MPI_Abort ends the job.
+    let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        job(&comm, started, started_at)
+    })) {
+        Ok(status) => status,
+        Err(_) => comm.abort(EXIT_FAILURE),
+    };
     drop(comm); // MPI_Finalize
     ExitCode::from(status)
 }
@@ -92,6 +99,15 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let plan = config.plan;
     let (rank, ranks) = (comm.rank(), comm.size());
     let mine = plan.rank_range(rank, ranks);
+    if comm.is_root() && plan.batches < ranks {
+        eprintln!(
+            "mcpi: warning: {ranks} ranks for {} batches: {} ranks have nothing to count \
+             (use a smaller --batch-size)",
+            plan.batches,
+            ranks - plan.batches
+        );
+    }
+    let kernel = Kernel::detect();
     let mut streams = Streams::new(config.seed);
     let mut state = streams.batch_state(mine.start);
     comm.barrier();
@@ -109,7 +125,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let mut inside = 0u64;
     let mut chunk_start = mine.start;
     for b in mine.clone() {
-        let c = count_inside(Lanes::new(&streams.lanes(state)), plan.batch_len(b));
+        let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
         state = streams.next_batch(state);
         inside += c;
         counts.push(c);
@@ -125,11 +141,13 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let root_write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
     let compute = Comm::time() - t0 - root_write;
 
-    // ---- Reduce and collect.
+    // ---- Reduce and collect, timed from when every rank has finished counting.
+    comm.barrier();
     let t1 = Comm::time();
     let total = comm.sum_to_root(inside);
     let compute_all = comm.gather_f64(compute);
-    let hosts = comm.gather_hosts(&Comm::host_name());
+    let hosts = comm.gather_names(&Comm::host_name());
+    let kernels = comm.gather_names(kernel.name());
     comm.collect_batch_counts(&plan, &counts, |first, chunk| {
         if let Some(w) = writer.as_mut() {
             w.write_batches(first, chunk);
@@ -140,8 +158,15 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let reduce = Comm::time() - t1 - (write - root_write);
 
     // ---- Report (rank 0), then every rank leaves with rank 0's status.
-    let status = match (total, compute_all, hosts, writer, target) {
-        (Some(total), Some(compute_all), Some(hosts), Some(writer), Some(target)) => {
+    let status = match (total, compute_all, hosts, kernels, writer, target) {
+        (
+            Some(total),
+            Some(compute_all),
+            Some(hosts),
+            Some(kernels),
+            Some(writer),
+            Some(target),
+        ) => {
             let per_rank = (0..ranks)
                 .map(|r| {
                     let range = plan.rank_range(r, ranks);
@@ -150,6 +175,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                         first_batch: range.start,
                         batch_count: range.end - range.start,
                         host: hosts[r as usize].clone(),
+                        kernel: kernels[r as usize].clone(),
                     }
                 })
                 .collect();
@@ -178,25 +204,23 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
 /// Resolves the report files and opens the HDF5 writer (rank 0).
 fn prepare_output(config: &Config, now: SystemTime) -> Result<(Target, Hdf5Writer), Error> {
     let target = Target::resolve(config.output.as_deref(), config.force, now)?;
-    let writer = Hdf5Writer::create(&target.h5, config.plan.batches, config.force)?;
+    let writer = Hdf5Writer::create(&target.h5, config.plan.batches)?;
     Ok((target, writer))
 }
 
 /// Writes both files, prints the text view and returns the exit status (rank 0).
 /// The text is printed even when writing fails: the result is never lost.
 fn finish(report: &Report, writer: Hdf5Writer, target: &Target) -> u8 {
-    // JSON last; if it fails, the HDF5 file just published goes too: no half pair.
-    let written = writer.finish(report).and_then(|()| {
-        write_atomically(&target.json, &report.to_json(), target.force).inspect_err(|_| {
-            let _ = std::fs::remove_file(&target.h5);
-        })
-    });
+    let t = Instant::now();
+    let written = publish(report, writer, target);
     let files = match &written {
-        Ok(()) => vec![
-            target.h5.display().to_string(),
-            target.json.display().to_string(),
-        ],
-        Err(_) => Vec::new(),
+        Ok(()) => format!(
+            "{}, {} (final write {:.3} s)",
+            target.h5.display(),
+            target.json.display(),
+            t.elapsed().as_secs_f64()
+        ),
+        Err(_) => String::new(),
     };
     print!("{}", text::render(report, &files));
     match written {
@@ -207,4 +231,18 @@ fn finish(report: &Report, writer: Hdf5Writer, target: &Target) -> u8 {
         Ok(()) if report.verdict == Verdict::Pass => EXIT_OK,
         Ok(()) => EXIT_VERDICT_FAILED,
     }
+}
+
+/// Completes both files under temporary names, then moves them into place, so a
+/// failure leaves neither (nor touches an old report) but in the unlikely case
+/// that the second move fails after the first.
+fn publish(report: &Report, writer: Hdf5Writer, target: &Target) -> Result<(), Error> {
+    let h5 = writer.finish(report)?;
+    let json = write_temp(&target.json, &report.to_json())?;
+    h5.publish(target.force)?;
+    json.publish(target.force).inspect_err(|_| {
+        if !target.force {
+            let _ = std::fs::remove_file(&target.h5);
+        }
+    })
 }

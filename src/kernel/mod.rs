@@ -3,75 +3,160 @@
 //!
 //! A sample is one xoshiro256++ output `w`: `x` = high 32 bits and `y` = low 32
 //! bits, each a signed 32-bit integer; it is inside when `x² + y² < 2^62`, in exact
-//! integer arithmetic. Lanes are stored structure-of-arrays and advanced in lock
-//! step, so the loop is branch-free and vectorizes.
+//! integer arithmetic. All variants implement the stream layout exactly and return
+//! bit-identical counts; [`Kernel::detect`] picks the fastest this CPU can run.
 
 pub mod scalar;
 
 use crate::stream::{State, LANES};
 
-/// The name of the kernel variant reported by [`count_inside`].
-pub const KERNEL_NAME: &str = "portable-32lane";
-
-/// The 32 lanes of a batch, structure-of-arrays: `s[k][l]` is word `k` of lane `l`.
-#[derive(Clone, Debug)]
-pub struct Lanes {
-    s: [[u64; LANES]; 4],
+/// A kernel variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// x86-64 with AVX-512F: 32 lanes as four 8-lane vectors, hand-written.
+    Avx512,
+    /// x86-64 with AVX2: 32 lanes as eight 4-lane vectors, two at a time.
+    Avx2,
+    /// No target features assumed: what LLVM vectorizes for the baseline target
+    /// (SSE2 on x86-64, NEON on aarch64).
+    Portable,
+    /// The plain reference: one sample at a time, 128-bit arithmetic.
+    Scalar,
 }
 
-impl Lanes {
-    /// Lanes from their states, as [`crate::stream::Streams::lanes`] gives them.
-    pub fn new(states: &[State; LANES]) -> Lanes {
-        let mut s = [[0u64; LANES]; 4];
-        for (l, st) in states.iter().enumerate() {
-            for (word, value) in s.iter_mut().zip(st.0) {
-                word[l] = value;
-            }
+impl Kernel {
+    /// Every variant, fastest first.
+    pub const ALL: [Kernel; 4] = [
+        Kernel::Avx512,
+        Kernel::Avx2,
+        Kernel::Portable,
+        Kernel::Scalar,
+    ];
+
+    /// The variant's name, as `--kernel` takes it and reports print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "avx512",
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+            Kernel::Scalar => "scalar",
         }
-        Lanes { s }
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Kernel> {
+        Kernel::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether this CPU can run the variant.
+    pub fn supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx512 | Kernel::Avx2 => false,
+            Kernel::Portable | Kernel::Scalar => true,
+        }
+    }
+
+    /// The fastest variant this CPU supports.
+    pub fn detect() -> Kernel {
+        Kernel::ALL
+            .into_iter()
+            .find(|k| k.supported())
+            .unwrap_or(Kernel::Portable)
+    }
+
+    /// Counts the samples of a batch of `n` inside the circle: sample `i` is lane
+    /// `i % LANES`'s `(i / LANES)`-th output. Panics if the CPU cannot run `self`
+    /// (check [`Kernel::supported`] first).
+    pub fn count_inside(self, lanes: &[State; LANES], n: u64) -> u64 {
+        assert!(
+            self.supported(),
+            "kernel {} not supported by this CPU",
+            self.name()
+        );
+        match self {
+            // SAFETY: `supported()` checked the target features at run time.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { x86::avx512(lanes, n) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { x86::avx2(lanes, n) },
+            Kernel::Portable => count_lanes::<4>(lanes, n),
+            Kernel::Scalar => scalar::count_inside(lanes, n),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("unsupported kernels are refused above"),
+        }
     }
 }
 
 /// 1 when the sample `w` lies inside the circle, else 0 — without branches.
 ///
-/// `x² + y² <= 2^63` always fits in a u64; subtracting 2^62 sets the top bit
-/// exactly when the sum was below 2^62.
+/// Both halves are sign-extended, so each square is a signed 32×32→64 multiply
+/// (`vpmuldq`); `x² + y² <= 2^63` fits in a u64, and subtracting 2^62 sets the top
+/// bit exactly when the sum was below 2^62.
 #[inline(always)]
 pub fn inside(w: u64) -> u64 {
-    let x = u64::from(((w >> 32) as u32 as i32).unsigned_abs());
-    let y = u64::from((w as u32 as i32).unsigned_abs());
-    (x * x + y * y).wrapping_sub(1 << 62) >> 63
+    let x = (w as i64) >> 32;
+    let y = i64::from(w as u32 as i32);
+    ((x * x) as u64 + (y * y) as u64).wrapping_sub(1 << 62) >> 63
 }
 
-/// Counts the samples of a batch of `n` inside the circle, consuming its lanes:
-/// sample `i` is lane `i % LANES`'s `(i / LANES)`-th output.
-pub fn count_inside(lanes: Lanes, n: u64) -> u64 {
-    let Lanes {
-        s: [mut s0, mut s1, mut s2, mut s3],
-    } = lanes;
-    let mut acc = [0u64; LANES];
-    let mut step = |active: usize| {
-        for l in 0..active {
-            let out = s0[l]
-                .wrapping_add(s3[l])
-                .rotate_left(23)
-                .wrapping_add(s0[l]);
-            acc[l] += inside(out);
-            let t = s1[l] << 17;
-            s2[l] ^= s0[l];
-            s3[l] ^= s1[l];
-            s1[l] ^= s2[l];
-            s0[l] ^= s3[l];
-            s2[l] ^= t;
-            s3[l] = s3[l].rotate_left(45);
-        }
-    };
-    for _ in 0..n / LANES as u64 {
-        step(LANES);
-    }
-    step((n % LANES as u64) as usize);
-    acc.iter().sum()
+/// The outputs past the full rounds: lanes `l < extra` draw one more sample from
+/// the states `s` (word-major, as the vector kernels hold them).
+#[inline]
+fn tail(s: &[[u64; LANES]; 4], extra: usize) -> u64 {
+    (0..extra)
+        .map(|l| inside(State([s[0][l], s[1][l], s[2][l], s[3][l]]).next_u64()))
+        .sum()
 }
+
+/// The multi-lane loop the portable variant is compiled from. The count is a sum
+/// over lanes, so lanes are processed in groups of `G`, each group for all its
+/// rounds: `G` is chosen so one group's states fit the vector registers (4 words ×
+/// G/vector width). Within a group the lanes advance in lock step, branch-free;
+/// lanes `i < n % LANES` draw one more output at the end.
+#[inline(always)]
+fn count_lanes<const G: usize>(lanes: &[State; LANES], n: u64) -> u64 {
+    const { assert!(LANES.is_multiple_of(G)) };
+    let rounds = n / LANES as u64;
+    let extra = (n % LANES as u64) as usize;
+    let mut total = 0;
+    for (g, group) in lanes.chunks_exact(G).enumerate() {
+        let mut s0: [u64; G] = std::array::from_fn(|l| group[l].0[0]);
+        let mut s1: [u64; G] = std::array::from_fn(|l| group[l].0[1]);
+        let mut s2: [u64; G] = std::array::from_fn(|l| group[l].0[2]);
+        let mut s3: [u64; G] = std::array::from_fn(|l| group[l].0[3]);
+        let mut acc = [0u64; G];
+        for _ in 0..rounds {
+            for l in 0..G {
+                let out = s0[l]
+                    .wrapping_add(s3[l])
+                    .rotate_left(23)
+                    .wrapping_add(s0[l]);
+                acc[l] += inside(out);
+                let t = s1[l] << 17;
+                s2[l] ^= s0[l];
+                s3[l] ^= s1[l];
+                s1[l] ^= s2[l];
+                s0[l] ^= s3[l];
+                s2[l] ^= t;
+                s3[l] = s3[l].rotate_left(45);
+            }
+        }
+        total += acc.iter().sum::<u64>();
+        for l in 0..G.min(extra.saturating_sub(g * G)) {
+            total += inside(State([s0[l], s1[l], s2[l], s3[l]]).next_u64());
+        }
+    }
+    total
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 #[cfg(test)]
 mod tests {
@@ -90,6 +175,7 @@ mod tests {
         let r = 1_518_500_249i64;
         assert_eq!(inside(word(r as i32, r as i32)), 1);
         assert_eq!(inside(word(r as i32 + 1, r as i32 + 1)), 0);
+        assert_eq!(inside(word(-(r as i32) - 1, r as i32 + 1)), 0);
         for w in [
             0u64,
             1,
@@ -102,24 +188,34 @@ mod tests {
     }
 
     #[test]
-    fn matches_the_scalar_reference_for_all_lengths() {
-        let mut streams = Streams::new(17);
-        for (b, n) in [
-            (0, 0),
-            (1, 1),
-            (2, 31),
-            (3, 32),
-            (4, 33),
-            (5, 1000),
-            (6, 4099),
-            (1 << 33, 77_777),
-        ] {
-            let states = streams.batch_lanes(b);
-            assert_eq!(
-                count_inside(Lanes::new(&states), n),
-                scalar::count_inside(&states, n),
-                "batch {b}, n {n}"
-            );
+    fn every_supported_variant_matches_the_scalar_reference() {
+        let lengths = [0, 1, 31, 32, 33, 63, 64, 65, 1000, 4099, 77_777];
+        let supported: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.supported()).collect();
+        assert!(supported.contains(&Kernel::Portable) && supported.contains(&Kernel::Scalar));
+        for seed in [0, 1, 0xdead_beef, u64::MAX] {
+            let mut streams = Streams::new(seed);
+            for (i, &n) in lengths.iter().enumerate() {
+                let batch = [0, 1, 2, 1_000_000, 1 << 33][i % 5];
+                let lanes = streams.batch_lanes(batch);
+                let reference = scalar::count_inside(&lanes, n);
+                for &k in &supported {
+                    assert_eq!(
+                        k.count_inside(&lanes, n),
+                        reference,
+                        "{} seed {seed} batch {batch} n {n}",
+                        k.name()
+                    );
+                }
+            }
         }
+    }
+
+    #[test]
+    fn names_round_trip_and_detect_picks_a_supported_variant() {
+        for k in Kernel::ALL {
+            assert_eq!(Kernel::from_name(k.name()), Some(k));
+        }
+        assert_eq!(Kernel::from_name("sse9"), None);
+        assert!(Kernel::detect().supported());
     }
 }

@@ -51,11 +51,13 @@ impl Target {
             Ok(_) => return Err(output_error(dir, "not a directory")),
             Err(e) => return Err(output_error(dir, &io_reason(&e))),
         }
-        if !force {
-            for file in [&target.h5, &target.json] {
-                if fs::symlink_metadata(file).is_ok() {
-                    return Err(output_error(file, "exists (use --force to overwrite)"));
+        for file in [&target.h5, &target.json] {
+            match fs::metadata(file) {
+                Ok(m) if m.is_dir() => return Err(output_error(file, "is a directory")),
+                Ok(_) if !force => {
+                    return Err(output_error(file, "exists (use --force to overwrite)"))
                 }
+                _ => {}
             }
         }
         Ok(target)
@@ -196,6 +198,11 @@ impl Drop for TempFile {
 
 /// Writes `bytes` to `dest` atomically.
 pub fn write_atomically(dest: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
+    write_temp(dest, bytes)?.publish(force)
+}
+
+/// Writes `bytes` under a temporary name for `dest`, to be published.
+pub fn write_temp(dest: &Path, bytes: &[u8]) -> Result<TempFile, Error> {
     let tmp = TempFile::for_dest(dest);
     let fail = |e: io::Error| Error::Write {
         path: dest.to_path_buf(),
@@ -207,8 +214,7 @@ pub fn write_atomically(dest: &Path, bytes: &[u8], force: bool) -> Result<(), Er
         .open(&tmp.path)
         .map_err(fail)?;
     f.write_all(bytes).map_err(fail)?;
-    drop(f);
-    tmp.publish(force)
+    Ok(tmp)
 }
 
 #[cfg(test)]

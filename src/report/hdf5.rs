@@ -23,7 +23,6 @@ pub struct Hdf5Writer {
     inside: Option<Dataset>,
     file: Option<File>,
     tmp: TempFile,
-    force: bool,
     failed: Option<String>,
     seconds: f64,
 }
@@ -42,10 +41,9 @@ fn h5err(e: hdf5::Error) -> String {
 }
 
 impl Hdf5Writer {
-    /// Creates the temporary file for `dest` with room for `batches` counts;
-    /// `force` lets it replace an existing report. A
+    /// Creates the temporary file for `dest` with room for `batches` counts. A
     /// failure here means the output location is unusable: a usage error.
-    pub fn create(dest: &Path, batches: u64, force: bool) -> Result<Hdf5Writer, Error> {
+    pub fn create(dest: &Path, batches: u64) -> Result<Hdf5Writer, Error> {
         let tmp = TempFile::for_dest(dest);
         let dir = tmp.path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let unusable = |why: String| Error::Output {
@@ -72,7 +70,6 @@ impl Hdf5Writer {
             inside: Some(inside),
             file: Some(file),
             tmp,
-            force,
             failed: None,
             seconds: 0.0,
         })
@@ -99,9 +96,9 @@ impl Hdf5Writer {
         self.seconds
     }
 
-    /// Writes the report's attributes and per-rank datasets, closes the file and
-    /// moves it into place. On failure the temporary file is removed.
-    pub fn finish(mut self, report: &Report) -> Result<(), Error> {
+    /// Writes the report's attributes and per-rank datasets and closes the file,
+    /// still under its temporary name. On failure the temporary file is removed.
+    pub fn finish(mut self, report: &Report) -> Result<TempFile, Error> {
         let fail = |why: String| Error::Write {
             path: self.dest.clone(),
             why,
@@ -114,7 +111,7 @@ impl Hdf5Writer {
         write_report(&file, report).map_err(|e| fail(h5err(e)))?;
         file.flush().map_err(|e| fail(h5err(e)))?;
         file.close().map_err(|e| fail(h5err(e)))?;
-        self.tmp.publish(self.force)
+        Ok(self.tmp)
     }
 }
 

@@ -39,10 +39,13 @@ pub struct Slurm {
     /// `SLURM_JOB_ID`.
     pub job_id: String,
     /// `SLURM_JOB_NUM_NODES`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<u64>,
     /// `SLURM_NTASKS`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<u64>,
     /// `SLURM_JOB_NODELIST`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodelist: Option<String>,
 }
 
@@ -70,6 +73,8 @@ pub struct RankFigures {
     pub batch_count: u64,
     /// Host it ran on.
     pub host: String,
+    /// Kernel variant it ran.
+    pub kernel: String,
 }
 
 /// Timings measured by the run, in seconds.
@@ -99,7 +104,7 @@ pub struct Report {
     pub seed: u64,
     /// Stream layout name (see `stream::STREAM_LAYOUT`).
     pub stream_layout: String,
-    /// Kernel variant that counted.
+    /// Kernel variant that counted; variants joined by `+` when ranks differed.
     pub kernel: String,
     /// Total samples drawn.
     pub samples: u64,
@@ -170,19 +175,23 @@ impl Report {
         let compute: Vec<f64> = per_rank.iter().map(|r| r.compute_seconds).collect();
         let compute_seconds = Spread::of(&compute);
         let samples_per_second = plan.samples as f64 / compute_seconds.max;
-        let mut hosts: Vec<String> = Vec::new();
-        for r in &per_rank {
-            if !hosts.contains(&r.host) {
-                hosts.push(r.host.clone());
+        let distinct = |field: fn(&RankFigures) -> &String| {
+            let mut seen: Vec<String> = Vec::new();
+            for r in &per_rank {
+                if !seen.contains(field(r)) {
+                    seen.push(field(r).clone());
+                }
             }
-        }
+            seen
+        };
+        let hosts = distinct(|r| &r.host);
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
             complete: true,
             verdict: est.verdict,
             seed,
             stream_layout: crate::stream::STREAM_LAYOUT.to_string(),
-            kernel: crate::kernel::KERNEL_NAME.to_string(),
+            kernel: distinct(|r| &r.kernel).join("+"),
             samples: plan.samples,
             batch_size: plan.batch_size,
             batches: plan.batches,

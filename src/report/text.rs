@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::Report;
 
 /// Renders the report; `files` names the report files written, if any.
-pub fn render(r: &Report, files: &[String]) -> String {
+pub fn render(r: &Report, files: &str) -> String {
     let mut o = String::new();
     let mut line = |key: &str, value: String| {
         let _ = writeln!(o, "  {key:<18} {value}");
@@ -81,7 +81,7 @@ pub fn render(r: &Report, files: &[String]) -> String {
         format!("{:.2}%", 100.0 * r.load_imbalance),
     );
     if !files.is_empty() {
-        line("report", files.join(", "));
+        line("report", files.to_string());
     }
     let _ = writeln!(
         o,

@@ -33,11 +33,11 @@ impl Run {
             .to_string()
     }
 
-    /// The lines mcpi itself wrote to stderr.
+    /// The error lines mcpi itself wrote to stderr.
     pub fn error_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.starts_with("mcpi:"))
+            .filter(|l| l.starts_with("mcpi: error"))
             .collect()
     }
 }
