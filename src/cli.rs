@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::Error;
+use crate::kernel::Kernel;
 use crate::plan::Plan;
 
 /// The default seed, printed in every report: the first 15 digits of π.
@@ -64,6 +65,43 @@ pub struct RunArgs {
     /// Overwrite existing report files.
     #[arg(long)]
     pub force: bool,
+
+    /// Kernel variant: auto (the fastest this CPU runs), avx512, avx2, portable,
+    /// scalar.
+    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_kernel)]
+    pub kernel: KernelChoice,
+}
+
+/// `--kernel`: detect per rank, or one variant forced on every rank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// The fastest variant each rank's CPU supports.
+    Auto,
+    /// This variant on every rank; refused if some rank's CPU cannot run it.
+    Named(Kernel),
+}
+
+impl KernelChoice {
+    /// The variant this rank runs.
+    pub fn resolve(self) -> Kernel {
+        match self {
+            KernelChoice::Auto => Kernel::detect(),
+            KernelChoice::Named(k) => k,
+        }
+    }
+}
+
+/// Parses `--kernel`.
+pub fn parse_kernel(text: &str) -> Result<KernelChoice, String> {
+    if text == "auto" {
+        return Ok(KernelChoice::Auto);
+    }
+    Kernel::from_name(text)
+        .map(KernelChoice::Named)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Kernel::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown kernel (choose auto, {})", names.join(", "))
+        })
 }
 
 impl Default for RunArgs {
@@ -74,6 +112,7 @@ impl Default for RunArgs {
             seed: DEFAULT_SEED,
             output: None,
             force: false,
+            kernel: KernelChoice::Auto,
         }
     }
 }
@@ -99,6 +138,8 @@ pub struct Config {
     pub output: Option<PathBuf>,
     /// Whether existing reports may be overwritten.
     pub force: bool,
+    /// The kernel variant requested.
+    pub kernel: KernelChoice,
 }
 
 impl RunArgs {
@@ -136,6 +177,7 @@ impl RunArgs {
             seed: self.seed,
             output: self.output,
             force: self.force,
+            kernel: self.kernel,
         })
     }
 }

@@ -91,6 +91,14 @@ impl Comm {
         v
     }
 
+    /// How many ranks pass `true`, on every rank (MPI_Allreduce).
+    pub fn count_true(&self, flag: bool) -> u64 {
+        let mut n = 0u64;
+        self.world
+            .all_reduce_into(&u64::from(flag), &mut n, SystemOperation::sum());
+        n
+    }
+
     /// The sum over ranks of `value`, on rank 0 (MPI_Reduce).
     pub fn sum_to_root(&self, value: u64) -> Option<u64> {
         if self.is_root() {

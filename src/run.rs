@@ -10,7 +10,6 @@ use clap::Parser;
 use crate::cli::{Cli, Config};
 use crate::comm::{Comm, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
-use crate::kernel::Kernel;
 use crate::report::files::{iso8601, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, RankFigures, Report, Slurm, Timings};
@@ -72,6 +71,21 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         }
     };
 
+    // ---- Kernel: every rank checks its own CPU; a forced variant must run on all.
+    let kernel = config.kernel.resolve();
+    let lacking = comm.count_true(!kernel.supported());
+    if lacking > 0 {
+        say_error(
+            comm,
+            &format!(
+                "--kernel {}: not supported by the CPU of {lacking} of {} rank(s) (use --kernel auto)",
+                kernel.name(),
+                comm.size()
+            ),
+        );
+        return EXIT_USAGE;
+    }
+
     // ---- Output: only rank 0 can tell whether it is usable; all ranks learn the
     // answer before any work, so a bad location stops every rank cleanly.
     let mut writer = None;
@@ -107,7 +121,6 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             ranks - plan.batches
         );
     }
-    let kernel = Kernel::detect();
     let mut streams = Streams::new(config.seed);
     let mut state = streams.batch_state(mine.start);
     comm.barrier();

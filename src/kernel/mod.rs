@@ -48,8 +48,17 @@ impl Kernel {
         Kernel::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Whether this CPU can run the variant.
+    /// Whether this CPU can run the variant. Variants listed in the environment
+    /// variable `MCPI_NO_KERNEL` (comma-separated names) count as unsupported: a
+    /// way to keep AVX-512 off, and to test dispatch on one machine.
     pub fn supported(self) -> bool {
+        let denied = std::env::var("MCPI_NO_KERNEL")
+            .is_ok_and(|list| list.split(',').any(|name| name.trim() == self.name()));
+        !denied && self.cpu_has()
+    }
+
+    /// Whether this CPU has the features the variant needs.
+    fn cpu_has(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => is_x86_feature_detected!("avx512f"),
@@ -74,7 +83,7 @@ impl Kernel {
     /// (check [`Kernel::supported`] first).
     pub fn count_inside(self, lanes: &[State; LANES], n: u64) -> u64 {
         assert!(
-            self.supported(),
+            self.cpu_has(),
             "kernel {} not supported by this CPU",
             self.name()
         );

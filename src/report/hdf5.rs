@@ -1,6 +1,6 @@
 //! The HDF5 view of a [`Report`]: the report's scalars as attributes of the root
 //! group (named as the JSON keys; nested objects flattened with `_`), datasets
-//! `/batches/inside` and `/ranks/{compute_seconds,first_batch,batch_count,host}`.
+//! `/batches/inside` and `/ranks/{compute_seconds,first_batch,batch_count,host,kernel}`.
 //!
 //! The writer is opened before the run, so per-batch counts stream into the file
 //! in chunks and rank 0's memory stays bounded however many batches there are.
@@ -139,6 +139,11 @@ fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
         &ranks,
         "host",
         &strings(r.per_rank.iter().map(|x| x.host.as_str())),
+    )?;
+    dataset(
+        &ranks,
+        "kernel",
+        &strings(r.per_rank.iter().map(|x| x.kernel.as_str())),
     )?;
     Ok(())
 }

@@ -59,12 +59,35 @@ pub fn mcpi_env(ranks: Option<usize>, args: &[&str], dir: &Path, env: &[(&str, &
         }
         None => Command::new(bin),
     };
-    cmd.args(args)
-        .current_dir(dir)
+    cmd.args(args).envs(env.iter().copied());
+    run_with_timeout(cmd, dir)
+}
+
+/// One rank per entry, each with its own environment (an MPMD `mpirun`, as on a
+/// cluster whose nodes differ), all with the same arguments.
+pub fn mcpi_per_rank_env(envs: &[&[(&str, &str)]], args: &[&str], dir: &Path) -> Run {
+    let bin = env!("CARGO_BIN_EXE_mcpi");
+    let mut cmd = Command::new("mpirun");
+    cmd.arg("-q");
+    for (i, env) in envs.iter().enumerate() {
+        if i > 0 {
+            cmd.arg(":");
+        }
+        cmd.args(["-n", "1"]);
+        for (k, v) in env.iter() {
+            cmd.args(["-x", &format!("{k}={v}")]);
+        }
+        cmd.arg(bin).args(args);
+    }
+    run_with_timeout(cmd, dir)
+}
+
+fn run_with_timeout(mut cmd: Command, dir: &Path) -> Run {
+    let what = format!("{cmd:?}");
+    cmd.current_dir(dir)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -96,7 +119,7 @@ pub fn mcpi_env(ranks: Option<usize>, args: &[&str], dir: &Path, env: &[(&str, &
             thread::sleep(Duration::from_secs(2));
             let _ = child.kill();
             let _ = child.wait();
-            panic!("mcpi {args:?} on {ranks:?} ranks timed out after {TIMEOUT:?}");
+            panic!("{what} timed out after {TIMEOUT:?}");
         }
         thread::sleep(Duration::from_millis(20));
     };
