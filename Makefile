@@ -1,7 +1,7 @@
 # mcpi — the two commands:
 #   make run    set up, build, run the default job on all cores, print the report
 #   make test   set up, then the whole test suite (what CI runs)
-# Other targets: build, bench, lint, clean.
+# Other targets: build, bench (criterion + table), compare (vs C and Python), lint, clean.
 # Override: make run NP=4 ARGS='--samples 1e11'   (reports go to results/)
 
 NP      ?= $(shell nproc)
@@ -16,7 +16,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 endif
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: run test setup build lint bench clean
+.PHONY: run test setup build lint bench compare clean
 
 run: build
 	@mkdir -p results
@@ -38,6 +38,10 @@ lint: setup
 
 bench: setup
 	cargo bench --bench kernel
+	@python3 scripts/bench_table.py
+
+compare: build
+	MCPI=$(MCPI) scripts/compare.sh
 
 clean:
 	cargo clean

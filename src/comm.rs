@@ -91,6 +91,17 @@ impl Comm {
         v
     }
 
+    /// Whether every rank passed the same `value`, on every rank (MPI_Allreduce of
+    /// the minimum and the maximum).
+    pub fn same_on_all(&self, value: u64) -> bool {
+        let (mut min, mut max) = (0u64, 0u64);
+        self.world
+            .all_reduce_into(&value, &mut min, SystemOperation::min());
+        self.world
+            .all_reduce_into(&value, &mut max, SystemOperation::max());
+        min == max
+    }
+
     /// How many ranks pass `true`, on every rank (MPI_Allreduce).
     pub fn count_true(&self, flag: bool) -> u64 {
         let mut n = 0u64;

@@ -48,7 +48,18 @@ fn say_error(comm: &Comm, msg: &dyn std::fmt::Display) {
 
 fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     // ---- Parse and check: every rank parses the same arguments, so every rank
-    // reaches the same decision without talking; only rank 0 speaks.
+    // reaches the same decision without talking; only rank 0 speaks. An MPMD
+    // launch could hand ranks different arguments: that is refused first.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&args, &mut hasher);
+    if !comm.same_on_all(std::hash::Hasher::finish(&hasher)) {
+        say_error(
+            comm,
+            &"ranks were started with different arguments (check the mpirun command)",
+        );
+        return EXIT_USAGE;
+    }
     let config = match Cli::try_parse() {
         Ok(cli) => match cli.run_args().check() {
             Ok(config) => config,

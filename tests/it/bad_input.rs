@@ -1,7 +1,7 @@
 //! Bad input: one line from rank 0 naming the flag or file, exit status 2, before
 //! any work, nothing written, no rank left hanging (every run has a timeout).
 
-use crate::util::{mcpi, Scratch};
+use crate::util::{mcpi, mcpi_mpmd, Scratch};
 
 fn refused(ranks: Option<usize>, args: &[&str], names: &[&str]) {
     let dir = Scratch::new("bad");
@@ -79,4 +79,17 @@ fn unusable_output_locations_are_named() {
         &["--output", "/proc"],
     );
     refused(None, &["--output", ""], &["--output"]);
+}
+
+#[test]
+fn ranks_started_with_different_arguments_are_refused() {
+    let dir = Scratch::new("mpmd");
+    let a: &[&str] = &["run", "--samples", "1e6", "--output", "x"];
+    let b: &[&str] = &["run", "--samples", "2e6", "--output", "x"];
+    let run = mcpi_mpmd(&[(&[], a), (&[], b)], dir.path());
+    assert_eq!(run.status, 2, "{run:?}");
+    let lines = run.error_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("different arguments"), "{lines:?}");
+    assert!(dir.files().is_empty());
 }

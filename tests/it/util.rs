@@ -66,10 +66,16 @@ pub fn mcpi_env(ranks: Option<usize>, args: &[&str], dir: &Path, env: &[(&str, &
 /// One rank per entry, each with its own environment (an MPMD `mpirun`, as on a
 /// cluster whose nodes differ), all with the same arguments.
 pub fn mcpi_per_rank_env(envs: &[&[(&str, &str)]], args: &[&str], dir: &Path) -> Run {
+    let ranks: Vec<_> = envs.iter().map(|env| (*env, args)).collect();
+    mcpi_mpmd(&ranks, dir)
+}
+
+/// One rank per entry, each with its own environment and arguments.
+pub fn mcpi_mpmd(ranks: &[(&[(&str, &str)], &[&str])], dir: &Path) -> Run {
     let bin = env!("CARGO_BIN_EXE_mcpi");
     let mut cmd = Command::new("mpirun");
     cmd.arg("-q");
-    for (i, env) in envs.iter().enumerate() {
+    for (i, (env, args)) in ranks.iter().enumerate() {
         if i > 0 {
             cmd.arg(":");
         }
@@ -77,7 +83,7 @@ pub fn mcpi_per_rank_env(envs: &[&[(&str, &str)]], args: &[&str], dir: &Path) ->
         for (k, v) in env.iter() {
             cmd.args(["-x", &format!("{k}={v}")]);
         }
-        cmd.arg(bin).args(args);
+        cmd.arg(bin).args(*args);
     }
     run_with_timeout(cmd, dir)
 }
