@@ -70,8 +70,11 @@ pub fn mcpi_per_rank_env(envs: &[&[(&str, &str)]], args: &[&str], dir: &Path) ->
     mcpi_mpmd(&ranks, dir)
 }
 
+/// One MPMD rank: its environment and its arguments.
+pub type RankSpec<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 /// One rank per entry, each with its own environment and arguments.
-pub fn mcpi_mpmd(ranks: &[(&[(&str, &str)], &[&str])], dir: &Path) -> Run {
+pub fn mcpi_mpmd(ranks: &[RankSpec], dir: &Path) -> Run {
     let bin = env!("CARGO_BIN_EXE_mcpi");
     let mut cmd = Command::new("mpirun");
     cmd.arg("-q");
