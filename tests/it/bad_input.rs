@@ -9,21 +9,7 @@ fn refused(ranks: Option<usize>, args: &[&str], names: &[&str]) {
     let mut full = vec!["run"];
     full.extend_from_slice(args);
     let run = mcpi(ranks, &full, dir.path());
-    assert_eq!(run.status, 2, "{args:?}: {run:?}");
-    let lines = run.error_lines();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{args:?}: want one error line from rank 0, got {lines:?}"
-    );
-    assert!(lines[0].starts_with("mcpi: error: "), "{lines:?}");
-    for name in names {
-        assert!(
-            lines[0].contains(name),
-            "{args:?}: '{}' does not name {name}",
-            lines[0]
-        );
-    }
+    run.assert_one_error(2, names);
     assert_eq!(run.stdout, "", "{args:?}: nothing on stdout");
     assert_eq!(dir.files(), ["plainfile"], "{args:?}: nothing written");
 }
@@ -87,9 +73,6 @@ fn ranks_started_with_different_arguments_are_refused() {
     let a: &[&str] = &["run", "--samples", "1e6", "--output", "x"];
     let b: &[&str] = &["run", "--samples", "2e6", "--output", "x"];
     let run = mcpi_mpmd(&[(&[], a), (&[], b)], dir.path());
-    assert_eq!(run.status, 2, "{run:?}");
-    let lines = run.error_lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("different arguments"), "{lines:?}");
+    run.assert_one_error(2, &["different arguments"]);
     assert!(dir.files().is_empty());
 }

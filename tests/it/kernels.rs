@@ -43,13 +43,7 @@ fn a_variant_this_cpu_lacks_is_refused_before_any_work() {
     let mut args = ARGS.to_vec();
     args.extend(["--kernel", "avx512"]);
     let run = mcpi_env(Some(2), &args, dir.path(), &[("MCPI_NO_KERNEL", "avx512")]);
-    assert_eq!(run.status, 2, "{run:?}");
-    let lines = run.error_lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("--kernel avx512") && lines[0].contains("2 of 2"),
-        "{lines:?}"
-    );
+    run.assert_one_error(2, &["--kernel avx512", "2 of 2"]);
     assert!(dir.files().is_empty());
 }
 
@@ -63,13 +57,7 @@ fn one_rank_lacking_the_variant_stops_every_rank() {
         &args,
         dir.path(),
     );
-    assert_eq!(run.status, 2, "{run:?}");
-    let lines = run.error_lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("--kernel avx2") && lines[0].contains("1 of 3"),
-        "{lines:?}"
-    );
+    run.assert_one_error(2, &["--kernel avx2", "1 of 3"]);
     assert!(dir.files().is_empty());
 }
 

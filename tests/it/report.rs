@@ -204,13 +204,7 @@ fn reports_are_never_overwritten_without_force() {
         std::fs::read(dir.path().join("same.json")).unwrap(),
     );
     let again = mcpi(Some(2), &args("2"), dir.path());
-    assert_eq!(again.status, 2, "{again:?}");
-    assert_eq!(again.error_lines().len(), 1);
-    assert!(
-        again.error_lines()[0].contains("--output") && again.error_lines()[0].contains("same.h5"),
-        "{again:?}"
-    );
-    assert!(again.error_lines()[0].contains("--force"));
+    again.assert_one_error(2, &["--output", "same.h5", "--force"]);
     let after = (
         std::fs::read(dir.path().join("same.h5")).unwrap(),
         std::fs::read(dir.path().join("same.json")).unwrap(),
@@ -320,13 +314,7 @@ fn a_full_disk_fails_cleanly_and_leaves_no_partial_report() {
         ],
         Path::new("."),
     );
-    assert_eq!(run.status, 1, "{run:?}");
-    let lines = run.error_lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("r.h5") && lines[0].contains("No space left on device"),
-        "{lines:?}"
-    );
+    run.assert_one_error(1, &["r.h5", "No space left on device"]);
     assert!(
         run.field("inside").parse::<u64>().is_ok(),
         "the result still reaches stdout"

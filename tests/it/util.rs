@@ -33,6 +33,25 @@ impl Run {
             .to_string()
     }
 
+    /// Asserts that the run ended with `status` and exactly one `mcpi: error:` line
+    /// (from rank 0 alone) that names each of `names`.
+    pub fn assert_one_error(&self, status: i32, names: &[&str]) {
+        assert_eq!(self.status, status, "{self:?}");
+        let lines = self.error_lines();
+        assert_eq!(
+            lines.len(),
+            1,
+            "want one error line from rank 0, got {lines:?}"
+        );
+        for name in names {
+            assert!(
+                lines[0].contains(name),
+                "'{}' does not name {name}",
+                lines[0]
+            );
+        }
+    }
+
     /// The error lines mcpi itself wrote to stderr.
     pub fn error_lines(&self) -> Vec<&str> {
         self.stderr
