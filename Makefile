@@ -41,7 +41,8 @@ bench: setup
 	@python3 scripts/bench_table.py
 
 compare: build
-	MCPI=$(MCPI) scripts/compare.sh
+	@mkdir -p results
+	MCPI=$(MCPI) scripts/compare.sh | tee results/compare.md
 
 clean:
 	cargo clean

@@ -91,15 +91,13 @@ impl Comm {
         v
     }
 
-    /// Whether every rank passed the same `value`, on every rank (MPI_Allreduce of
-    /// the minimum and the maximum).
+    /// Whether every rank passed the same `value`, on every rank: one
+    /// MPI_Allreduce(MAX) of `[v, !v]` gives the maximum and (negated) the minimum.
     pub fn same_on_all(&self, value: u64) -> bool {
-        let (mut min, mut max) = (0u64, 0u64);
+        let mut max = [0u64; 2];
         self.world
-            .all_reduce_into(&value, &mut min, SystemOperation::min());
-        self.world
-            .all_reduce_into(&value, &mut max, SystemOperation::max());
-        min == max
+            .all_reduce_into(&[value, !value][..], &mut max[..], SystemOperation::max());
+        max[0] == !max[1]
     }
 
     /// How many ranks pass `true`, on every rank (MPI_Allreduce).

@@ -263,8 +263,10 @@ fn finish(report: &Report, writer: Hdf5Writer, target: &Target) -> u8 {
 fn publish(report: &Report, writer: Hdf5Writer, target: &Target) -> Result<(), Error> {
     let h5 = writer.finish(report)?;
     let json = write_temp(&target.json, &report.to_json())?;
-    h5.publish(target.force)?;
-    json.publish(target.force).inspect_err(|_| {
+    h5.sync()?;
+    json.sync()?;
+    h5.place(target.force)?;
+    json.place(target.force).inspect_err(|_| {
         if !target.force {
             let _ = std::fs::remove_file(&target.h5);
         }

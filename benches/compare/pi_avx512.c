@@ -19,9 +19,11 @@ static uint64_t count(__m512i s[4][4], uint64_t rounds) {
   __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                     _mm512_setzero_si512()};
   const __m512i limit = _mm512_set1_epi64(1ULL << 62), one = _mm512_set1_epi64(1);
+  __m512i S0[4], S1[4], S2[4], S3[4]; /* the states live in registers */
+  for (int v = 0; v < 4; v++) { S0[v] = s[0][v]; S1[v] = s[1][v]; S2[v] = s[2][v]; S3[v] = s[3][v]; }
   for (uint64_t r = 0; r < rounds; r++) {
     for (int v = 0; v < 4; v++) {
-      __m512i s0 = s[0][v], s1 = s[1][v], s2 = s[2][v], s3 = s[3][v];
+      __m512i s0 = S0[v], s1 = S1[v], s2 = S2[v], s3 = S3[v];
       __m512i out = _mm512_add_epi64(_mm512_rol_epi64(_mm512_add_epi64(s0, s3), 23), s0);
       __m512i x = _mm512_srli_epi64(out, 32);
       __m512i r2 = _mm512_add_epi64(_mm512_mul_epi32(x, x), _mm512_mul_epi32(out, out));
@@ -33,7 +35,7 @@ static uint64_t count(__m512i s[4][4], uint64_t rounds) {
       s0 = _mm512_xor_si512(s0, s3);
       s2 = _mm512_xor_si512(s2, t);
       s3 = _mm512_rol_epi64(s3, 45);
-      s[0][v] = s0; s[1][v] = s1; s[2][v] = s2; s[3][v] = s3;
+      S0[v] = s0; S1[v] = s1; S2[v] = s2; S3[v] = s3;
     }
   }
   uint64_t total = 0;

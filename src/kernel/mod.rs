@@ -50,10 +50,12 @@ impl Kernel {
 
     /// Whether this CPU can run the variant. Variants listed in the environment
     /// variable `MCPI_NO_KERNEL` (comma-separated names) count as unsupported: a
-    /// way to keep AVX-512 off, and to test dispatch on one machine.
+    /// way to keep AVX-512 off, and to test dispatch on one machine. The scalar
+    /// reference cannot be denied, so `auto` always finds a variant.
     pub fn supported(self) -> bool {
-        let denied = std::env::var("MCPI_NO_KERNEL")
-            .is_ok_and(|list| list.split(',').any(|name| name.trim() == self.name()));
+        let denied = self != Kernel::Scalar
+            && std::env::var("MCPI_NO_KERNEL")
+                .is_ok_and(|list| list.split(',').any(|name| name.trim() == self.name()));
         !denied && self.cpu_has()
     }
 
@@ -75,7 +77,7 @@ impl Kernel {
         Kernel::ALL
             .into_iter()
             .find(|k| k.supported())
-            .unwrap_or(Kernel::Portable)
+            .unwrap_or(Kernel::Scalar)
     }
 
     /// Counts the samples of a batch of `n` inside the circle: sample `i` is lane
@@ -88,13 +90,13 @@ impl Kernel {
             self.name()
         );
         match self {
-            // SAFETY: `supported()` checked the target features at run time.
+            // SAFETY: the assert above checked the target features at run time.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe { x86::avx512(lanes, n) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => unsafe { x86::avx2(lanes, n) },
-            Kernel::Portable => count_lanes::<4>(lanes, n),
+            Kernel::Portable => portable(lanes, n),
             Kernel::Scalar => scalar::count_inside(lanes, n),
             #[allow(unreachable_patterns)]
             _ => unreachable!("unsupported kernels are refused above"),
@@ -115,7 +117,7 @@ pub fn inside(w: u64) -> u64 {
 }
 
 /// The outputs past the full rounds: lanes `l < extra` draw one more sample from
-/// the states `s` (word-major, as the vector kernels hold them).
+/// the states `s` (word-major, as the multi-lane kernels hold them).
 #[inline]
 fn tail(s: &[[u64; LANES]; 4], extra: usize) -> u64 {
     (0..extra)
@@ -123,24 +125,19 @@ fn tail(s: &[[u64; LANES]; 4], extra: usize) -> u64 {
         .sum()
 }
 
-/// The multi-lane loop the portable variant is compiled from. The count is a sum
-/// over lanes, so lanes are processed in groups of `G`, each group for all its
-/// rounds: `G` is chosen so one group's states fit the vector registers (4 words ×
-/// G/vector width). Within a group the lanes advance in lock step, branch-free;
-/// lanes `i < n % LANES` draw one more output at the end.
-#[inline(always)]
-fn count_lanes<const G: usize>(lanes: &[State; LANES], n: u64) -> u64 {
-    const { assert!(LANES.is_multiple_of(G)) };
-    let rounds = n / LANES as u64;
-    let extra = (n % LANES as u64) as usize;
+/// The portable variant: plain Rust that LLVM vectorizes for the baseline
+/// target. The count is a sum over lanes, so lanes run in groups of four, each
+/// group for all its rounds: one group's states fit the 16 registers of SSE2 or
+/// NEON. Within a group the lanes advance in lock step, branch-free.
+fn portable(lanes: &[State; LANES], n: u64) -> u64 {
+    const G: usize = 4;
+    let mut end = [[0u64; LANES]; 4];
     let mut total = 0;
     for (g, group) in lanes.chunks_exact(G).enumerate() {
-        let mut s0: [u64; G] = std::array::from_fn(|l| group[l].0[0]);
-        let mut s1: [u64; G] = std::array::from_fn(|l| group[l].0[1]);
-        let mut s2: [u64; G] = std::array::from_fn(|l| group[l].0[2]);
-        let mut s3: [u64; G] = std::array::from_fn(|l| group[l].0[3]);
+        let [mut s0, mut s1, mut s2, mut s3]: [[u64; G]; 4] =
+            std::array::from_fn(|k| std::array::from_fn(|l| group[l].0[k]));
         let mut acc = [0u64; G];
-        for _ in 0..rounds {
+        for _ in 0..n / LANES as u64 {
             for l in 0..G {
                 let out = s0[l]
                     .wrapping_add(s3[l])
@@ -157,11 +154,11 @@ fn count_lanes<const G: usize>(lanes: &[State; LANES], n: u64) -> u64 {
             }
         }
         total += acc.iter().sum::<u64>();
-        for l in 0..G.min(extra.saturating_sub(g * G)) {
-            total += inside(State([s0[l], s1[l], s2[l], s3[l]]).next_u64());
+        for (k, s) in [s0, s1, s2, s3].iter().enumerate() {
+            end[k][G * g..G * (g + 1)].copy_from_slice(s);
         }
     }
-    total
+    total + tail(&end, (n % LANES as u64) as usize)
 }
 
 #[cfg(target_arch = "x86_64")]

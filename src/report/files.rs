@@ -144,7 +144,11 @@ impl TempFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let path = parent_dir(dest).join(format!(".{name}.tmp-{}", std::process::id()));
+        // pid and clock: a stale file of a crashed run cannot collide with ours.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = parent_dir(dest).join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
         TempFile {
             path,
             dest: dest.to_path_buf(),
@@ -154,14 +158,29 @@ impl TempFile {
 
     /// Syncs the temporary file and moves it to its destination: linked, so an
     /// existing destination is never replaced, or renamed over it when `force`.
-    pub fn publish(mut self, force: bool) -> Result<(), Error> {
+    pub fn publish(self, force: bool) -> Result<(), Error> {
+        self.sync()?;
+        self.place(force)
+    }
+
+    /// Flushes the temporary file to stable storage (where a full disk may still
+    /// show up).
+    pub fn sync(&self) -> Result<(), Error> {
+        fs::File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::Write {
+                path: self.dest.clone(),
+                why: io_reason(&e),
+            })
+    }
+
+    /// Moves the (synced) temporary file to its destination: linked, so an
+    /// existing destination is never replaced, or renamed over it when `force`.
+    pub fn place(mut self, force: bool) -> Result<(), Error> {
         let fail = |e: io::Error| Error::Write {
             path: self.dest.clone(),
             why: io_reason(&e),
         };
-        fs::File::open(&self.path)
-            .and_then(|f| f.sync_all())
-            .map_err(fail)?;
         if force {
             fs::rename(&self.path, &self.dest).map_err(fail)?;
         } else {
@@ -196,11 +215,6 @@ impl Drop for TempFile {
     }
 }
 
-/// Writes `bytes` to `dest` atomically.
-pub fn write_atomically(dest: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
-    write_temp(dest, bytes)?.publish(force)
-}
-
 /// Writes `bytes` under a temporary name for `dest`, to be published.
 pub fn write_temp(dest: &Path, bytes: &[u8]) -> Result<TempFile, Error> {
     let tmp = TempFile::for_dest(dest);
@@ -220,6 +234,11 @@ pub fn write_temp(dest: &Path, bytes: &[u8]) -> Result<TempFile, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `bytes` to `dest` atomically.
+    fn write_atomically(dest: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
+        write_temp(dest, bytes)?.publish(force)
+    }
     use std::time::Duration;
 
     #[test]
