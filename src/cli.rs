@@ -12,7 +12,7 @@ use crate::plan::Plan;
 /// The default seed, printed in every report: the first 15 digits of π.
 pub const DEFAULT_SEED: u64 = 314_159_265_358_979;
 
-/// Default `--samples`: 1e10.
+/// Default `--samples`: 1e10 (clap's default below; a test holds them equal).
 pub const DEFAULT_SAMPLES: u64 = 10_000_000_000;
 
 /// Default `--batch-size`: 1e7.
@@ -102,19 +102,6 @@ pub fn parse_kernel(text: &str) -> Result<KernelChoice, String> {
             let names: Vec<&str> = Kernel::ALL.iter().map(|k| k.name()).collect();
             format!("unknown kernel (choose auto, {})", names.join(", "))
         })
-}
-
-impl Default for RunArgs {
-    fn default() -> RunArgs {
-        RunArgs {
-            samples: DEFAULT_SAMPLES,
-            batch_size: None,
-            seed: DEFAULT_SEED,
-            output: None,
-            force: false,
-            kernel: KernelChoice::Auto,
-        }
-    }
 }
 
 impl Cli {
@@ -262,6 +249,12 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    /// `mcpi run ARGV` as clap parses it, defaults included.
+    fn args(argv: &[&str]) -> RunArgs {
+        let full = ["mcpi", "run"].iter().chain(argv);
+        Cli::try_parse_from(full).unwrap().run_args()
+    }
+
     #[test]
     fn counts_in_every_documented_form() {
         for (text, value) in [
@@ -317,11 +310,7 @@ mod tests {
 
     #[test]
     fn batch_size_larger_than_samples_names_both_flags() {
-        let args = RunArgs {
-            samples: 10,
-            batch_size: Some(11),
-            ..RunArgs::default()
-        };
+        let args = args(&["--samples", "10", "--batch-size", "11"]);
         let msg = args.check().unwrap_err().to_string();
         assert!(
             msg.contains("--batch-size") && msg.contains("--samples"),
@@ -331,35 +320,38 @@ mod tests {
 
     #[test]
     fn default_batch_size_shrinks_to_small_sample_counts() {
-        let args = RunArgs {
-            samples: 1000,
-            ..RunArgs::default()
-        };
-        assert_eq!(args.check().unwrap().plan.batch_size, 1000);
         assert_eq!(
-            RunArgs::default().check().unwrap().plan.batch_size,
-            DEFAULT_BATCH_SIZE
+            args(&["--samples", "1000"])
+                .check()
+                .unwrap()
+                .plan
+                .batch_size,
+            1000
         );
+        let defaults = args(&[]);
+        assert_eq!(
+            (defaults.samples, defaults.seed),
+            (DEFAULT_SAMPLES, DEFAULT_SEED)
+        );
+        assert_eq!(defaults.kernel, KernelChoice::Auto);
+        let plan = defaults.check().unwrap().plan;
+        assert_eq!(plan.batch_size, DEFAULT_BATCH_SIZE);
+        // Without the subcommand, the same flags.
+        let bare = Cli::try_parse_from(["mcpi", "--samples", "5"])
+            .unwrap()
+            .run_args();
+        assert_eq!(bare.samples, 5);
     }
 
     #[test]
     fn too_many_batches_and_bad_prefixes_are_refused() {
-        let args = RunArgs {
-            samples: 1 << 40,
-            batch_size: Some(1),
-            ..RunArgs::default()
-        };
-        assert!(args
+        assert!(args(&["--samples", "1T", "--batch-size", "1"])
             .check()
             .unwrap_err()
             .to_string()
             .contains("--batch-size"));
-        for bad in ["dir/", ".", "..", "a/.", "a/..", ""] {
-            let args = RunArgs {
-                output: Some(bad.into()),
-                ..RunArgs::default()
-            };
-            let msg = args.check().unwrap_err().to_string();
+        for bad in ["dir/", ".", "..", "a/.", "a/.."] {
+            let msg = args(&["--output", bad]).check().unwrap_err().to_string();
             assert!(msg.contains("--output"), "{bad}: {msg}");
         }
     }

@@ -99,26 +99,23 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
 
     // ---- Output: only rank 0 can tell whether it is usable; all ranks learn the
     // answer before any work, so a bad location stops every rank cleanly.
-    let mut writer = None;
-    let mut target = None;
     let prepared = if comm.is_root() {
-        prepare_output(&config, started_at).map(|(t, w)| {
-            target = Some(t);
-            writer = Some(w);
-        })
+        prepare_output(&config, started_at).map(Some)
     } else {
-        Ok(())
+        Ok(None)
     };
     let status = comm.broadcast(match &prepared {
-        Ok(()) => EXIT_OK,
+        Ok(_) => EXIT_OK,
         Err(e) => e.exit_status(),
     });
-    if status != EXIT_OK {
-        if let Err(e) = prepared {
+    let (target, mut writer) = match prepared {
+        Ok(output) if status == EXIT_OK => output.unzip(),
+        Ok(_) => return status, // rank 0 found the problem and says so
+        Err(e) => {
             say_error(comm, &e);
+            return status;
         }
-        return status;
-    }
+    };
 
     // ---- Set up: this rank's batches and the first batch's state.
     let plan = config.plan;
