@@ -3,6 +3,7 @@
 //! that are `Some` on rank 0 only.
 
 use mpi::collective::SystemOperation;
+use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, Process, SimpleCommunicator};
@@ -156,33 +157,60 @@ impl Comm {
         }
     }
 
-    /// Moves the per-batch counts of ranks 1.. to rank 0 in chunks of at most
-    /// [`CHUNK`], so rank 0's memory stays bounded however many batches there are.
-    /// Rank 0 hands each chunk to `sink(first_batch, counts)`; other ranks send
-    /// `mine`, their counts in batch order. Rank 0's own counts are not moved.
-    pub fn collect_batch_counts(
-        &self,
-        plan: &Plan,
-        mine: &[u64],
-        mut sink: impl FnMut(u64, &[u64]),
-    ) {
-        if self.is_root() {
-            let mut buf = vec![0u64; CHUNK];
-            for r in 1..self.size {
-                let range = plan.rank_range(r, self.size);
-                let source = self.world.process_at_rank(r as i32);
-                let mut first = range.start;
-                while first < range.end {
-                    let len = (range.end - first).min(CHUNK as u64) as usize;
-                    source.receive_into(&mut buf[..len]);
-                    sink(first, &buf[..len]);
-                    first += len as u64;
+    /// Sends a chunk of this rank's per-batch counts, in batch order, to rank 0
+    /// (MPI_Send; rank 0 receives between its own batches, so this waits at most
+    /// about one batch).
+    pub fn send_counts(&self, counts: &[u64]) {
+        debug_assert!(!self.is_root() && counts.len() <= CHUNK);
+        self.root().send(counts);
+    }
+
+    /// Rank 0: receives per-batch counts from the other ranks and hands each chunk
+    /// to `sink(first_batch, counts)` — the chunks already waiting when `wait` is
+    /// false (a non-blocking probe, to call between batches), or every chunk still
+    /// due when `wait` is true.
+    pub fn receive_counts(&self, inbox: &mut Inbox, wait: bool, mut sink: impl FnMut(u64, &[u64])) {
+        while inbox.due() {
+            let (msg, status) = if wait {
+                self.world.any_process().matched_probe()
+            } else {
+                match self.world.any_process().immediate_matched_probe() {
+                    Some(pending) => pending,
+                    None => return,
                 }
-            }
-        } else {
-            for chunk in mine.chunks(CHUNK) {
-                self.root().send(chunk);
-            }
+            };
+            let r = status.source_rank() as usize;
+            let len = status.count(u64::equivalent_datatype()) as usize;
+            msg.matched_receive_into(&mut inbox.buf[..len]);
+            sink(inbox.next[r], &inbox.buf[..len]);
+            inbox.next[r] += len as u64;
         }
+    }
+}
+
+/// Rank 0's account of the per-batch counts still to come from each rank.
+pub struct Inbox {
+    next: Vec<u64>,
+    end: Vec<u64>,
+    buf: Vec<u64>,
+}
+
+impl Inbox {
+    /// What rank 0 expects under `plan` on `ranks` ranks: every other rank's range
+    /// (rank 0's own counts are written where they are made).
+    pub fn new(plan: &Plan, ranks: u64) -> Inbox {
+        let ranges: Vec<_> = (0..ranks).map(|r| plan.rank_range(r, ranks)).collect();
+        let mut next: Vec<u64> = ranges.iter().map(|r| r.start).collect();
+        next[ROOT as usize] = ranges[ROOT as usize].end;
+        Inbox {
+            next,
+            end: ranges.iter().map(|r| r.end).collect(),
+            buf: vec![0; CHUNK],
+        }
+    }
+
+    /// Whether some rank's counts have not all arrived.
+    fn due(&self) -> bool {
+        self.next.iter().zip(&self.end).any(|(n, e)| n < e)
     }
 }

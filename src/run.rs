@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use clap::Parser;
 
 use crate::cli::{Cli, Config};
-use crate::comm::{Comm, CHUNK};
+use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
 use crate::report::files::{iso8601, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
@@ -134,49 +134,51 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     comm.barrier();
     let setup = started.elapsed().as_secs_f64();
 
-    // ---- Count. Rank 0 streams its own per-batch counts into the report file;
-    // the others keep theirs for the collection below.
-    let t0 = Comm::time();
-    let my_batches = (mine.end - mine.start) as usize;
-    let mut counts: Vec<u64> = Vec::with_capacity(if comm.is_root() {
-        CHUNK.min(my_batches)
-    } else {
-        my_batches
-    });
+    // ---- Count. Per-batch counts leave every rank in chunks, so no rank holds
+    // more than one: rank 0 writes its own into the report file and, between its
+    // batches, receives and writes the other ranks'. Time spent on that is not
+    // compute time.
+    let mut inbox = comm.is_root().then(|| Inbox::new(&plan, ranks));
+    let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min((mine.end - mine.start) as usize));
     let mut inside = 0u64;
     let mut chunk_start = mine.start;
+    let mut moving = 0.0;
+    let t0 = Comm::time();
     for b in mine.clone() {
         let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
         state = streams.next_batch(state);
         inside += c;
         counts.push(c);
-        if let Some(w) = writer.as_mut().filter(|_| counts.len() == CHUNK) {
-            w.write_batches(chunk_start, &counts);
+        let t = Comm::time();
+        if counts.len() == CHUNK || b + 1 == mine.end {
+            match writer.as_mut() {
+                Some(w) => w.write_batches(chunk_start, &counts),
+                None => comm.send_counts(&counts),
+            }
             chunk_start += counts.len() as u64;
             counts.clear();
         }
+        if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
+            comm.receive_counts(inbox, false, |first, chunk| w.write_batches(first, chunk));
+        }
+        moving += Comm::time() - t;
     }
-    if let Some(w) = writer.as_mut() {
-        w.write_batches(chunk_start, &counts);
+    let compute = Comm::time() - t0 - moving;
+    drop(counts);
+    if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
+        comm.receive_counts(inbox, true, |first, chunk| w.write_batches(first, chunk));
     }
-    let root_write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
-    let compute = Comm::time() - t0 - root_write;
+    drop(inbox);
 
-    // ---- Reduce and collect, timed from when every rank has finished counting.
+    // ---- Reduce and gather, timed from when every rank has finished counting.
     comm.barrier();
     let t1 = Comm::time();
     let total = comm.sum_to_root(inside);
     let compute_all = comm.gather_f64(compute);
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
-    comm.collect_batch_counts(&plan, &counts, |first, chunk| {
-        if let Some(w) = writer.as_mut() {
-            w.write_batches(first, chunk);
-        }
-    });
-    drop(counts);
+    let reduce = Comm::time() - t1;
     let write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
-    let reduce = Comm::time() - t1 - (write - root_write);
 
     // ---- Report (rank 0), then every rank leaves with rank 0's status.
     let status = match (total, compute_all, hosts, kernels, writer, target) {

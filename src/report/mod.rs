@@ -82,8 +82,8 @@ pub struct RankFigures {
 pub struct Timings {
     /// Process start until every rank is ready to compute (MPI init, checks, jump tables).
     pub setup: f64,
-    /// Kernel loop time of each rank is in [`RankFigures`]; this is the reduction,
-    /// gathers and movement of per-batch counts to rank 0.
+    /// After every rank has counted (a barrier): the reduction and the gathers.
+    /// Each rank's counting time is in [`RankFigures`].
     pub reduce: f64,
     /// Rank 0's time writing per-batch counts into the HDF5 file.
     pub write: f64,
@@ -138,7 +138,7 @@ pub struct Report {
     pub setup_seconds: f64,
     /// Kernel loop time over ranks.
     pub compute_seconds: Spread,
-    /// Reduction, gathers and collection of per-batch counts.
+    /// The reduction and gathers, after every rank has counted.
     pub reduce_seconds: f64,
     /// Rank 0's time writing per-batch counts.
     pub write_seconds: f64,

@@ -325,3 +325,30 @@ fn a_full_disk_fails_cleanly_and_leaves_no_partial_report() {
         "no report and no temporary file"
     );
 }
+
+#[test]
+fn per_batch_counts_cross_in_several_chunks_per_rank() {
+    // 1.2e6 batches on 2 ranks: each sends its 6e5 counts as two chunks of at
+    // most 2^19, received by rank 0 between its own batches.
+    let dir = Scratch::new("chunks");
+    let run = mcpi(
+        Some(2),
+        &[
+            "run",
+            "--seed",
+            "5",
+            "--samples",
+            "1.2e6",
+            "--batch-size",
+            "1",
+            "--output",
+            "c",
+        ],
+        dir.path(),
+    );
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    let file = hdf5::File::open(dir.path().join("c.h5")).unwrap();
+    let per_batch: Vec<u64> = file.dataset("batches/inside").unwrap().read_raw().unwrap();
+    assert!(per_batch.len() > 2 * mcpi::comm::CHUNK);
+    assert_eq!(per_batch, expected_counts(5, 1_200_000, 1));
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mcpi::kernel::scalar;
 use mcpi::plan::Plan;
-use mcpi::stream::Streams;
+use mcpi::stream::{State, Streams};
 
 /// No test run may take longer than this; a hang fails instead of blocking CI.
 pub const TIMEOUT: Duration = Duration::from_secs(180);
@@ -196,9 +196,14 @@ impl Drop for Scratch {
 /// reference kernel in this process: what every run must reproduce.
 pub fn expected_counts(seed: u64, samples: u64, batch_size: u64) -> Vec<u64> {
     let plan = Plan::new(samples, batch_size);
-    let mut streams = Streams::new(seed);
+    let streams = Streams::new(seed);
+    let mut state = State::from_seed(seed);
     (0..plan.batches)
-        .map(|b| scalar::count_inside(&streams.batch_lanes(b), plan.batch_len(b)))
+        .map(|b| {
+            let count = scalar::count_inside(&streams.lanes(state), plan.batch_len(b));
+            state.long_jump();
+            count
+        })
         .collect()
 }
 
