@@ -8,6 +8,7 @@ use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Root};
+use mpi::Tag;
 
 use crate::error::Error;
 use crate::plan::Plan;
@@ -21,6 +22,9 @@ const NAME_BYTES: usize = 64;
 
 /// Per-batch counts move to rank 0 in messages of at most this many (4 MiB).
 pub const CHUNK: usize = 1 << 19;
+
+/// The tag of per-batch count messages, the only point-to-point traffic.
+const COUNTS_TAG: Tag = 1;
 
 /// The MPI world of this run. Dropping it finalizes MPI, so return from `main`
 /// rather than calling `process::exit`.
@@ -158,11 +162,11 @@ impl Comm {
     }
 
     /// Sends a chunk of this rank's per-batch counts, in batch order, to rank 0
-    /// (MPI_Send; rank 0 receives between its own batches, so this waits at most
-    /// about one batch).
+    /// (MPI_Send; rank 0 receives between its own batches, so this waits about a
+    /// batch of rank 0's, plus any chunks rank 0 is writing).
     pub fn send_counts(&self, counts: &[u64]) {
         debug_assert!(!self.is_root() && counts.len() <= CHUNK);
-        self.root().send(counts);
+        self.root().send_with_tag(counts, COUNTS_TAG);
     }
 
     /// Rank 0: receives per-batch counts from the other ranks and hands each chunk
@@ -171,16 +175,21 @@ impl Comm {
     /// due when `wait` is true.
     pub fn receive_counts(&self, inbox: &mut Inbox, wait: bool, mut sink: impl FnMut(u64, &[u64])) {
         while inbox.due() {
+            let any = self.world.any_process();
             let (msg, status) = if wait {
-                self.world.any_process().matched_probe()
+                any.matched_probe_with_tag(COUNTS_TAG)
             } else {
-                match self.world.any_process().immediate_matched_probe() {
+                match any.immediate_matched_probe_with_tag(COUNTS_TAG) {
                     Some(pending) => pending,
                     None => return,
                 }
             };
             let r = status.source_rank() as usize;
             let len = status.count(u64::equivalent_datatype()) as usize;
+            assert!(
+                r != ROOT as usize && inbox.next[r] + len as u64 <= inbox.end[r],
+                "per-batch counts from rank {r} beyond its range"
+            );
             msg.matched_receive_into(&mut inbox.buf[..len]);
             sink(inbox.next[r], &inbox.buf[..len]);
             inbox.next[r] += len as u64;

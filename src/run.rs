@@ -1,6 +1,6 @@
 //! The SPMD job, phase by phase: parse and check, agree on the output, set up the
-//! streams, count, reduce and collect, report. Every rank runs this; rank 0 alone
-//! prints and writes.
+//! streams, count (moving per-batch counts to rank 0 as they fill), reduce,
+//! report. Every rank runs this; rank 0 alone prints and writes.
 
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -151,22 +151,33 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         counts.push(c);
         let t = Comm::time();
         if counts.len() == CHUNK || b + 1 == mine.end {
-            match writer.as_mut() {
-                Some(w) => w.write_batches(chunk_start, &counts),
-                None => comm.send_counts(&counts),
+            if comm.is_root() {
+                if let Some(w) = writer.as_mut() {
+                    w.write_batches(chunk_start, &counts);
+                }
+            } else {
+                comm.send_counts(&counts);
             }
             chunk_start += counts.len() as u64;
             counts.clear();
         }
-        if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
-            comm.receive_counts(inbox, false, |first, chunk| w.write_batches(first, chunk));
+        if let Some(inbox) = inbox.as_mut() {
+            comm.receive_counts(inbox, false, |first, chunk| {
+                if let Some(w) = writer.as_mut() {
+                    w.write_batches(first, chunk);
+                }
+            });
         }
         moving += Comm::time() - t;
     }
     let compute = Comm::time() - t0 - moving;
     drop(counts);
-    if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
-        comm.receive_counts(inbox, true, |first, chunk| w.write_batches(first, chunk));
+    if let Some(inbox) = inbox.as_mut() {
+        comm.receive_counts(inbox, true, |first, chunk| {
+            if let Some(w) = writer.as_mut() {
+                w.write_batches(first, chunk);
+            }
+        });
     }
     drop(inbox);
 

@@ -65,7 +65,7 @@ impl Slurm {
 /// What one rank did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankFigures {
-    /// Seconds in the kernel loop.
+    /// Seconds in the counting loop, less its time moving per-batch counts.
     pub compute_seconds: f64,
     /// First batch of its range.
     pub first_batch: u64,
@@ -136,7 +136,7 @@ pub struct Report {
     pub wall_seconds: f64,
     /// Process start until all ranks were ready to compute.
     pub setup_seconds: f64,
-    /// Kernel loop time over ranks.
+    /// Counting-loop time over ranks, less the time moving per-batch counts.
     pub compute_seconds: Spread,
     /// The reduction and gathers, after every rank has counted.
     pub reduce_seconds: f64,

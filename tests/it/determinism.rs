@@ -10,7 +10,8 @@ const BATCH: u64 = 333_333;
 
 #[test]
 fn same_count_on_1_2_3_4_7_ranks_and_as_singleton() {
-    let expected: u64 = expected_counts(SEED, SAMPLES, BATCH).iter().sum();
+    let per_batch = expected_counts(SEED, SAMPLES, BATCH);
+    let expected: u64 = per_batch.iter().sum();
     let dir = Scratch::new("determinism");
     let (seed, samples, batch) = (SEED.to_string(), SAMPLES.to_string(), BATCH.to_string());
     for ranks in [None, Some(1), Some(2), Some(3), Some(4), Some(7)] {
@@ -36,6 +37,9 @@ fn same_count_on_1_2_3_4_7_ranks_and_as_singleton() {
         assert_eq!(report["inside"], expected, "{ranks:?} ranks");
         assert_eq!(report["ranks"], ranks.unwrap_or(1) as u64);
         assert_eq!(report["batches"], 31);
+        let file = hdf5::File::open(dir.path().join(format!("{out}.h5"))).unwrap();
+        let got: Vec<u64> = file.dataset("batches/inside").unwrap().read_raw().unwrap();
+        assert_eq!(got, per_batch, "{ranks:?} ranks: every per-batch count");
     }
 }
 
@@ -67,6 +71,8 @@ fn more_ranks_than_batches_all_finish_with_the_same_count() {
     assert!(run.status == 0 || run.status == 3, "{run:?}");
     assert_eq!(run.field("inside"), expected.to_string());
     let file = hdf5::File::open(dir.path().join("few.h5")).unwrap();
+    let per_batch: Vec<u64> = file.dataset("batches/inside").unwrap().read_raw().unwrap();
+    assert_eq!(per_batch, expected_counts(SEED, 2_000, 1_000));
     let counts: Vec<u64> = file
         .dataset("ranks/batch_count")
         .unwrap()

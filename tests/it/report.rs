@@ -328,8 +328,9 @@ fn a_full_disk_fails_cleanly_and_leaves_no_partial_report() {
 
 #[test]
 fn per_batch_counts_cross_in_several_chunks_per_rank() {
-    // 1.2e6 batches on 2 ranks: each sends its 6e5 counts as two chunks of at
-    // most 2^19, received by rank 0 between its own batches.
+    // 1.2e6 batches on 2 ranks: rank 1 sends its 6e5 counts as two chunks of at
+    // most 2^19, received by rank 0 between its own batches; rank 0 writes its
+    // own 6e5 in two chunks too.
     let dir = Scratch::new("chunks");
     let run = mcpi(
         Some(2),
