@@ -3,6 +3,7 @@
 # this machine in one go, for the README's ratios. Runs one after another:
 #   a. benches/compare/pi_avx512.c   hand-written AVX-512 C, one core (if avx512f)
 #   b. mcpi, one rank                 same kernel (avx512, else auto)
+#      and, if the CPU has AVX2, benches/compare/pi_avx2.c beside mcpi --kernel avx2
 #   c. benches/compare/pi_mpi.c      typical scalar C MPI code, NP ranks
 #   d. mcpi, NP ranks
 #   e. benches/compare/pi_pool.py    Python multiprocessing.Pool, NP processes
@@ -54,6 +55,14 @@ fi
 "$MCPI" run --samples 1e10 --kernel "$kernel" --output "$TMP/one" >/dev/null
 mcpi_row "$TMP/one" one
 
+if grep -qw avx2 /proc/cpuinfo; then
+  gcc -O3 -mavx2 benches/compare/pi_avx2.c -o "$TMP/pi_avx2"
+  out=$("$TMP/pi_avx2" 6000000000); echo "$out"
+  row "C, hand-written AVX2 (pi_avx2.c)" 1 "$(field "$out" 2)" avx2
+  "$MCPI" run --samples 6e9 --kernel avx2 --output "$TMP/avx2" >/dev/null
+  mcpi_row "$TMP/avx2" avx2
+fi
+
 out=$(mpirun -n "$NP" "$TMP/pi_mpi" $((NP * 1000000000))); echo "$out"
 row "C MPI, scalar xoshiro256++ (pi_mpi.c)" "$NP" "$(field "$out" 4)" all
 
@@ -82,5 +91,6 @@ print("|---|---:|---:|---:|---:|")
 for name, n, total, ref in rows:
     per_core = float(total) / int(n)
     print(f"| {name} | {n} | {fmt(float(total))} | {fmt(per_core)} | {mcpi[ref] / per_core:.2f} |")
-print("\nThe ratio compares with mcpi on the same number of ranks (1 or all).")
+print("\nThe ratio compares with mcpi on the same number of ranks (1 or all)"
+      " and, for the AVX2 row, with mcpi's avx2 kernel.")
 PY
