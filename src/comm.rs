@@ -193,6 +193,7 @@ impl Comm {
             msg.matched_receive_into(&mut inbox.buf[..len]);
             sink(inbox.next[r], &inbox.buf[..len]);
             inbox.next[r] += len as u64;
+            inbox.remaining -= len as u64;
         }
     }
 }
@@ -201,6 +202,8 @@ impl Comm {
 pub struct Inbox {
     next: Vec<u64>,
     end: Vec<u64>,
+    /// Batches still to arrive from all ranks (so the check between batches is O(1)).
+    remaining: u64,
     buf: Vec<u64>,
 }
 
@@ -211,15 +214,18 @@ impl Inbox {
         let ranges: Vec<_> = (0..ranks).map(|r| plan.rank_range(r, ranks)).collect();
         let mut next: Vec<u64> = ranges.iter().map(|r| r.start).collect();
         next[ROOT as usize] = ranges[ROOT as usize].end;
+        let end: Vec<u64> = ranges.iter().map(|r| r.end).collect();
+        let remaining = end.iter().zip(&next).map(|(e, n)| e - n).sum();
         Inbox {
             next,
-            end: ranges.iter().map(|r| r.end).collect(),
+            end,
+            remaining,
             buf: vec![0; CHUNK],
         }
     }
 
     /// Whether some rank's counts have not all arrived.
     fn due(&self) -> bool {
-        self.next.iter().zip(&self.end).any(|(n, e)| n < e)
+        self.remaining > 0
     }
 }

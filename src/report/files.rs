@@ -156,11 +156,9 @@ impl TempFile {
         }
     }
 
-    /// Syncs the temporary file and moves it to its destination: linked, so an
-    /// existing destination is never replaced, or renamed over it when `force`.
-    pub fn publish(self, force: bool) -> Result<(), Error> {
-        self.sync()?;
-        self.place(force)
+    /// The final path this file is written for.
+    pub fn dest(&self) -> &Path {
+        &self.dest
     }
 
     /// Flushes the temporary file to stable storage (where a full disk may still
@@ -237,7 +235,9 @@ mod tests {
 
     /// Writes `bytes` to `dest` atomically.
     fn write_atomically(dest: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
-        write_temp(dest, bytes)?.publish(force)
+        let tmp = write_temp(dest, bytes)?;
+        tmp.sync()?;
+        tmp.place(force)
     }
     use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! The writer is opened before the run, so per-batch counts stream into the file
 //! in chunks and rank 0's memory stays bounded however many batches there are.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use hdf5::types::VarLenUnicode;
@@ -18,7 +18,6 @@ use crate::error::Error;
 
 /// An HDF5 report being written under its temporary name.
 pub struct Hdf5Writer {
-    dest: PathBuf,
     // Field order matters: handles close before the temporary file is removed.
     inside: Option<Dataset>,
     file: Option<File>,
@@ -66,7 +65,6 @@ impl Hdf5Writer {
             })
             .map_err(|e| unusable(h5err(e)))?;
         Ok(Hdf5Writer {
-            dest: dest.to_path_buf(),
             inside: Some(inside),
             file: Some(file),
             tmp,
@@ -100,7 +98,7 @@ impl Hdf5Writer {
     /// still under its temporary name. On failure the temporary file is removed.
     pub fn finish(mut self, report: &Report) -> Result<TempFile, Error> {
         let fail = |why: String| Error::Write {
-            path: self.dest.clone(),
+            path: self.tmp.dest().to_path_buf(),
             why,
         };
         if let Some(why) = self.failed.take() {
