@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::Error;
 use crate::kernel::Kernel;
 use crate::plan::Plan;
+use crate::progress::Style;
+use crate::study::Kind;
 
 /// The default seed, printed in every report: the first 15 digits of π.
 pub const DEFAULT_SEED: u64 = 314_159_265_358_979;
@@ -40,6 +42,37 @@ pub struct Cli {
 pub enum Command {
     /// Estimate π: every rank counts its batches, rank 0 writes the report.
     Run(RunArgs),
+    /// Scaling table and plot from JSON reports (no MPI needed).
+    Study(StudyArgs),
+}
+
+/// The arguments of `mcpi study`.
+#[derive(Args, Debug, Clone)]
+pub struct StudyArgs {
+    /// JSON reports, or directories whose *.json files are all reports.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Scaling kind: strong (same total samples), weak (same samples per rank),
+    /// or auto (whichever the reports share).
+    #[arg(long, value_name = "KIND", default_value = "auto")]
+    pub kind: Kind,
+
+    /// Also write the table as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Also write the table as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Also draw speedup and efficiency against ranks as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// Overwrite existing output files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The flags of `mcpi run`, as typed.
@@ -70,6 +103,20 @@ pub struct RunArgs {
     /// scalar.
     #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_kernel)]
     pub kernel: KernelChoice,
+
+    /// A name for the study this run belongs to, recorded in the report (e.g.
+    /// strong-scaling); `mcpi study` never mixes runs with different labels.
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Progress on rank 0's stderr: auto (a bar on a terminal, else timestamped
+    /// lines), bar, lines, none.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub progress: Style,
+
+    /// No progress on stderr, as --progress none (errors and warnings still show).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `--kernel`: detect per rank, or one variant forced on every rank.
@@ -110,6 +157,7 @@ impl Cli {
         match self.command {
             Some(Command::Run(args)) => args,
             None => self.run,
+            Some(Command::Study(_)) => unreachable!("`mcpi study` does not run the job"),
         }
     }
 }
@@ -127,6 +175,10 @@ pub struct Config {
     pub force: bool,
     /// The kernel variant requested.
     pub kernel: KernelChoice,
+    /// The study label, if any.
+    pub label: Option<String>,
+    /// How progress is shown.
+    pub progress: Style,
 }
 
 impl RunArgs {
@@ -159,12 +211,26 @@ impl RunArgs {
                 )));
             }
         }
+        if let Some(label) = &self.label {
+            if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+                return Err(Error::Usage(format!(
+                    "--label '{}' must be 1 to 64 printable characters",
+                    label.escape_default()
+                )));
+            }
+        }
         Ok(Config {
             plan: Plan::new(self.samples, batch_size),
             seed: self.seed,
             output: self.output,
             force: self.force,
             kernel: self.kernel,
+            label: self.label,
+            progress: if self.quiet {
+                Style::None
+            } else {
+                self.progress
+            },
         })
     }
 }
@@ -354,5 +420,17 @@ mod tests {
             let msg = args(&["--output", bad]).check().unwrap_err().to_string();
             assert!(msg.contains("--output"), "{bad}: {msg}");
         }
+        let long = "x".repeat(65);
+        for bad in ["", "two\nlines", long.as_str()] {
+            let msg = args(&["--label", bad]).check().unwrap_err().to_string();
+            assert!(msg.contains("--label"), "{bad:?}: {msg}");
+        }
+        let ok = args(&["--label", "strong-scaling", "-q"]).check().unwrap();
+        assert_eq!(ok.label.as_deref(), Some("strong-scaling"));
+        assert_eq!(ok.progress, Style::None);
+        assert_eq!(
+            args(&["--progress", "bar"]).check().unwrap().progress,
+            Style::Bar
+        );
     }
 }

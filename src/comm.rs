@@ -127,9 +127,9 @@ impl Comm {
     }
 
     /// Every rank's `value`, in rank order, on rank 0 (MPI_Gather).
-    pub fn gather_f64(&self, value: f64) -> Option<Vec<f64>> {
+    pub fn gather<T: Equivalence + Copy + Default>(&self, value: T) -> Option<Vec<T>> {
         if self.is_root() {
-            let mut all = vec![0.0; self.size as usize];
+            let mut all = vec![T::default(); self.size as usize];
             self.root().gather_into_root(&value, &mut all[..]);
             Some(all)
         } else {

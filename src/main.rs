@@ -1,5 +1,11 @@
-//! The `mcpi` binary: everything lives in the library; see `mcpi::run`.
+//! The `mcpi` binary: everything lives in the library. `mcpi study` reads
+//! reports and needs no MPI ([`mcpi::study`]); anything else is the MPI job
+//! ([`mcpi::run`]).
 
 fn main() -> std::process::ExitCode {
-    mcpi::run::main()
+    if std::env::args_os().nth(1).is_some_and(|a| a == "study") {
+        mcpi::study::main()
+    } else {
+        mcpi::run::main()
+    }
 }

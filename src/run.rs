@@ -10,6 +10,7 @@ use clap::Parser;
 use crate::cli::{Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
+use crate::progress::{Progress, Style, FLUSH_SECONDS};
 use crate::report::files::{iso8601, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, RankFigures, Report, Slurm, Timings};
@@ -137,20 +138,31 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     // ---- Count. Per-batch counts leave every rank in chunks, so no rank holds
     // more than one: rank 0 writes its own into the report file and, between its
     // batches, receives and writes the other ranks'. Time spent on that is not
-    // compute time.
+    // compute time. While progress is on, every rank also sends what it has at
+    // least every FLUSH_SECONDS, which is how rank 0 knows the job's progress.
     let mut inbox = comm.is_root().then(|| Inbox::new(&plan, ranks));
+    let mut progress = comm
+        .is_root()
+        .then(|| Progress::new(config.progress, plan.samples, plan.batches, plan.batch_size));
+    let flush_every = if config.progress == Style::None {
+        f64::INFINITY
+    } else {
+        FLUSH_SECONDS
+    };
     let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min((mine.end - mine.start) as usize));
     let mut inside = 0u64;
     let mut chunk_start = mine.start;
+    let mut received = 0u64; // rank 0: other ranks' batches in hand
     let mut moving = 0.0;
     let t0 = Comm::time();
+    let mut flushed = t0;
     for b in mine.clone() {
         let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
         state = streams.next_batch(state);
         inside += c;
         counts.push(c);
         let t = Comm::time();
-        if counts.len() == CHUNK || b + 1 == mine.end {
+        if counts.len() == CHUNK || b + 1 == mine.end || t - flushed >= flush_every {
             if comm.is_root() {
                 if let Some(w) = writer.as_mut() {
                     w.write_batches(chunk_start, &counts);
@@ -160,24 +172,33 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             }
             chunk_start += counts.len() as u64;
             counts.clear();
+            flushed = t;
         }
         if let Some(inbox) = inbox.as_mut() {
             comm.receive_counts(inbox, false, |first, chunk| {
                 if let Some(w) = writer.as_mut() {
                     w.write_batches(first, chunk);
                 }
+                received += chunk.len() as u64;
             });
+        }
+        if let Some(p) = progress.as_mut() {
+            p.update(b + 1 - mine.start + received);
         }
         moving += Comm::time() - t;
     }
     let compute = Comm::time() - t0 - moving;
     drop(counts);
-    if let Some(inbox) = inbox.as_mut() {
+    if let (Some(inbox), Some(p)) = (inbox.as_mut(), progress.as_mut()) {
+        let own = mine.end - mine.start;
         comm.receive_counts(inbox, true, |first, chunk| {
             if let Some(w) = writer.as_mut() {
                 w.write_batches(first, chunk);
             }
+            received += chunk.len() as u64;
+            p.update(own + received);
         });
+        p.finish();
     }
     drop(inbox);
 
@@ -185,19 +206,21 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     comm.barrier();
     let t1 = Comm::time();
     let total = comm.sum_to_root(inside);
-    let compute_all = comm.gather_f64(compute);
+    let compute_all = comm.gather(compute);
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
+    let cpus = comm.gather(online_cpus());
     let reduce = Comm::time() - t1;
     let write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
 
     // ---- Report (rank 0), then every rank leaves with rank 0's status.
-    let status = match (total, compute_all, hosts, kernels, writer, target) {
+    let status = match (total, compute_all, hosts, kernels, cpus, writer, target) {
         (
             Some(total),
             Some(compute_all),
             Some(hosts),
             Some(kernels),
+            Some(cpus),
             Some(writer),
             Some(target),
         ) => {
@@ -210,6 +233,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                         batch_count: range.end - range.start,
                         host: hosts[r as usize].clone(),
                         kernel: kernels[r as usize].clone(),
+                        cpus: cpus[r as usize],
                     }
                 })
                 .collect();
@@ -220,8 +244,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                 wall: started.elapsed().as_secs_f64(),
             };
             let report = Report::new(
-                &plan,
-                config.seed,
+                &config,
                 total,
                 per_rank,
                 timings,
@@ -233,6 +256,18 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         _ => EXIT_OK,
     };
     comm.broadcast(status)
+}
+
+/// Online CPUs of this host (not this rank's affinity mask, which a launcher may
+/// have narrowed to one core).
+fn online_cpus() -> u64 {
+    // SAFETY: sysconf only reads a system setting.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 {
+        n as u64
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+    }
 }
 
 /// Resolves the report files and opens the HDF5 writer (rank 0).

@@ -1,6 +1,6 @@
 //! The HDF5 view of a [`Report`]: the report's scalars as attributes of the root
 //! group (named as the JSON keys; nested objects flattened with `_`), datasets
-//! `/batches/inside` and `/ranks/{compute_seconds,first_batch,batch_count,host,kernel}`.
+//! `/batches/inside` and `/ranks/{compute_seconds,first_batch,batch_count,cpus,host,kernel}`.
 //!
 //! The writer is opened before the run, so per-batch counts stream into the file
 //! in chunks and rank 0's memory stays bounded however many batches there are.
@@ -133,6 +133,7 @@ fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
     )?;
     dataset(&ranks, "first_batch", &col(&|x| x.first_batch))?;
     dataset(&ranks, "batch_count", &col(&|x| x.batch_count))?;
+    dataset(&ranks, "cpus", &col(&|x| x.cpus))?;
     dataset(
         &ranks,
         "host",

@@ -8,7 +8,7 @@ pub mod text;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Plan;
+use crate::cli::Config;
 use crate::stats::{Estimate, Verdict};
 
 /// Minimum, mean and maximum of a per-rank figure.
@@ -75,6 +75,8 @@ pub struct RankFigures {
     pub host: String,
     /// Kernel variant it ran.
     pub kernel: String,
+    /// Online CPUs of its host.
+    pub cpus: u64,
 }
 
 /// Timings measured by the run, in seconds.
@@ -100,6 +102,9 @@ pub struct Report {
     pub complete: bool,
     /// `PASS` when |z| ≤ 4, else `FAIL`.
     pub verdict: Verdict,
+    /// `--label`: the study the run belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Seed of all streams.
     pub seed: u64,
     /// Stream layout name (see `stream::STREAM_LAYOUT`).
@@ -150,6 +155,9 @@ pub struct Report {
     pub load_imbalance: f64,
     /// Distinct hosts, in order of their first rank.
     pub hosts: Vec<String>,
+    /// Whether some host ran more ranks than it has online CPUs.
+    #[serde(default)]
+    pub oversubscribed: bool,
     /// The Slurm job, when run under Slurm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<Slurm>,
@@ -159,17 +167,16 @@ pub struct Report {
 }
 
 impl Report {
-    /// Assembles the report of a complete run.
-    #[allow(clippy::too_many_arguments)]
+    /// Assembles the report of a complete run of `config`.
     pub fn new(
-        plan: &Plan,
-        seed: u64,
+        config: &Config,
         inside: u64,
         per_rank: Vec<RankFigures>,
         timings: Timings,
         started_at: String,
         slurm: Option<Slurm>,
     ) -> Report {
+        let plan = &config.plan;
         let est = Estimate::new(inside, plan.samples);
         let pi = std::f64::consts::PI;
         let compute: Vec<f64> = per_rank.iter().map(|r| r.compute_seconds).collect();
@@ -185,11 +192,16 @@ impl Report {
             seen
         };
         let hosts = distinct(|r| &r.host);
+        let oversubscribed = hosts.iter().any(|h| {
+            let on_host: Vec<&RankFigures> = per_rank.iter().filter(|r| &r.host == h).collect();
+            on_host.len() as u64 > on_host[0].cpus
+        });
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
             complete: true,
             verdict: est.verdict,
-            seed,
+            label: config.label.clone(),
+            seed: config.seed,
             stream_layout: crate::stream::STREAM_LAYOUT.to_string(),
             kernel: distinct(|r| &r.kernel).join("+"),
             samples: plan.samples,
@@ -218,6 +230,7 @@ impl Report {
                 0.0
             },
             hosts,
+            oversubscribed,
             slurm,
             per_rank,
         }

@@ -37,12 +37,20 @@ pub fn render(r: &Report, files: &str) -> String {
     line(
         "ranks",
         format!(
-            "{} on {} host(s): {}",
+            "{} on {} host(s): {}{}",
             r.ranks,
             r.hosts.len(),
-            r.hosts.join(", ")
+            r.hosts.join(", "),
+            if r.oversubscribed {
+                " (oversubscribed: more ranks than CPUs)"
+            } else {
+                ""
+            }
         ),
     );
+    if let Some(label) = &r.label {
+        line("label", label.clone());
+    }
     if let Some(s) = &r.slurm {
         let opt = |v: Option<u64>| v.map_or("?".into(), |n| n.to_string());
         line(

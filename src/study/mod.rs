@@ -1,0 +1,486 @@
+//! `mcpi study`: turns a set of JSON reports into scaling series — runs grouped
+//! by configuration and rank count, repeats reduced to their median — and shows
+//! each as a table (text, Markdown, CSV) and a plot of speedup and efficiency.
+//!
+//! Runs are only compared when they can be: same label, seed, batch size, stream
+//! layout and kernel, and either the same total samples (strong scaling) or the
+//! same samples per rank (weak scaling). Anything else is a separate series, or
+//! refused with a message that says why.
+
+pub mod plot;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, StudyArgs};
+use crate::error::{Error, EXIT_OK, EXIT_USAGE};
+use crate::report::files::{io_reason, write_temp};
+use crate::report::Report;
+
+/// Which scaling a series shows (`--kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Fixed total samples, more ranks: how much faster.
+    Strong,
+    /// Fixed samples per rank, more ranks: how much more in the same time.
+    Weak,
+    /// Strong when every run has the same total samples, weak when every run has
+    /// the same samples per rank.
+    Auto,
+}
+
+impl Kind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Strong => "strong",
+            Kind::Weak => "weak",
+            Kind::Auto => "auto",
+        }
+    }
+}
+
+/// One report, as read from disk.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Its contents.
+    pub report: Report,
+}
+
+impl Run {
+    /// Nodes the run used: its distinct hosts.
+    pub fn nodes(&self) -> u64 {
+        self.report.hosts.len().max(1) as u64
+    }
+}
+
+/// What must be equal for runs to be compared at all.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Setting {
+    /// `--label`, or empty.
+    pub label: String,
+    /// Seed of all streams.
+    pub seed: u64,
+    /// Samples per batch.
+    pub batch_size: u64,
+    /// Stream layout name.
+    pub stream_layout: String,
+    /// Kernel variant(s).
+    pub kernel: String,
+}
+
+impl Setting {
+    fn of(r: &Report) -> Setting {
+        Setting {
+            label: r.label.clone().unwrap_or_default(),
+            seed: r.seed,
+            batch_size: r.batch_size,
+            stream_layout: r.stream_layout.clone(),
+            kernel: r.kernel.clone(),
+        }
+    }
+}
+
+/// The median, minimum and maximum of some repeats.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Median (mean of the middle two for an even count).
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises `values` (not empty).
+    pub fn of(values: &[f64]) -> Summary {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        Summary {
+            median: if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            },
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+}
+
+/// One row of a series: every run at one (ranks, nodes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// MPI ranks.
+    pub ranks: u64,
+    /// Nodes (distinct hosts).
+    pub nodes: u64,
+    /// Number of runs (repeats).
+    pub runs: usize,
+    /// Total samples of each run.
+    pub samples: u64,
+    /// Wall seconds over the repeats.
+    pub wall: Summary,
+    /// Slowest rank's compute seconds over the repeats.
+    pub compute: Summary,
+    /// samples / median wall seconds.
+    pub samples_per_second: f64,
+    /// Throughput relative to the first row, times its rank count: p0·R(p)/R(p0).
+    pub speedup: f64,
+    /// speedup / ranks.
+    pub efficiency: f64,
+    /// Karp–Flatt serial fraction (1/S − 1/p)/(1 − 1/p): strong scaling, p > 1.
+    pub serial_fraction: Option<f64>,
+    /// Whether some run had more ranks than CPUs on a host.
+    pub oversubscribed: bool,
+}
+
+/// A scaling series: comparable runs, one row per rank count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Strong or weak.
+    pub kind: Kind,
+    /// What the runs share.
+    pub setting: Setting,
+    /// Strong: the total samples; weak: the samples per rank.
+    pub fixed_samples: u64,
+    /// Rows by ranks, then nodes.
+    pub rows: Vec<Row>,
+}
+
+impl Series {
+    /// A one-line description: kind, what stays fixed, the setting.
+    pub fn title(&self) -> String {
+        let s = &self.setting;
+        let fixed = match self.kind {
+            Kind::Weak => format!("{} samples per rank", sci(self.fixed_samples as f64)),
+            _ => format!("{} samples", sci(self.fixed_samples as f64)),
+        };
+        let label = if s.label.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", s.label)
+        };
+        format!(
+            "{label}{} scaling, {fixed}, batch {}, seed {}, kernel {}",
+            self.kind.name(),
+            sci(s.batch_size as f64),
+            s.seed,
+            s.kernel
+        )
+    }
+
+    /// A short name for legends.
+    pub fn short_name(&self) -> String {
+        let label = if self.setting.label.is_empty() {
+            self.kind.name().to_string()
+        } else {
+            self.setting.label.clone()
+        };
+        match self.kind {
+            Kind::Weak => format!("{label} ({}/rank)", sci(self.fixed_samples as f64)),
+            _ => format!("{label} ({})", sci(self.fixed_samples as f64)),
+        }
+    }
+}
+
+/// `1e10`, `2.5e9`: a count in short scientific form.
+pub fn sci(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    let e = x.abs().log10().floor() as i32;
+    let m = x / 10f64.powi(e);
+    let m = format!("{m:.3}");
+    let m = m.trim_end_matches('0').trim_end_matches('.');
+    format!("{m}e{e}")
+}
+
+/// Reads every report under `paths`: files as given, directories' `*.json`
+/// files (not recursively), in name order.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Run>, Error> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| Error::Usage(format!("{}: {}", p.display(), io_reason(&e))))?;
+        if meta.is_dir() {
+            let entries = std::fs::read_dir(p)
+                .map_err(|e| Error::Usage(format!("{}: {}", p.display(), io_reason(&e))))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json") && f.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{}: no .json reports in this directory",
+                    p.display()
+                )));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.dedup();
+    files.iter().map(|f| read_run(f)).collect()
+}
+
+fn read_run(path: &Path) -> Result<Run, Error> {
+    let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| bad(io_reason(&e)))?;
+    let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
+        let why = e.to_string();
+        let why = why.split(" at line").next().unwrap_or(&why);
+        bad(format!("not an mcpi report ({why})"))
+    })?;
+    if report.ranks == 0
+        || report.samples == 0
+        || report.wall_seconds.is_nan()
+        || report.wall_seconds <= 0.0
+    {
+        return Err(bad("not an mcpi report (no ranks, samples or time)".into()));
+    }
+    Ok(Run {
+        path: path.to_path_buf(),
+        report,
+    })
+}
+
+/// Groups `runs` into series. Incomplete runs are left out (and returned, so the
+/// caller can say so).
+pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Error> {
+    let (complete, partial): (Vec<Run>, Vec<Run>) =
+        runs.into_iter().partition(|r| r.report.complete);
+    let mut by_setting: BTreeMap<Setting, Vec<Run>> = BTreeMap::new();
+    for run in complete {
+        by_setting
+            .entry(Setting::of(&run.report))
+            .or_default()
+            .push(run);
+    }
+    let mut out = Vec::new();
+    for (setting, runs) in by_setting {
+        let kind = match kind {
+            Kind::Auto => auto_kind(&setting, &runs)?,
+            k => k,
+        };
+        let mut by_fixed: BTreeMap<u64, Vec<Run>> = BTreeMap::new();
+        for run in runs {
+            let fixed = match kind {
+                Kind::Weak => run.report.samples / run.report.ranks,
+                _ => run.report.samples,
+            };
+            by_fixed.entry(fixed).or_default().push(run);
+        }
+        for (fixed_samples, runs) in by_fixed {
+            out.push(Series {
+                kind,
+                setting: setting.clone(),
+                fixed_samples,
+                rows: rows(kind, &runs),
+            });
+        }
+    }
+    Ok((out, partial))
+}
+
+/// Strong when all runs share the total samples, weak when they share the
+/// samples per rank; otherwise the runs cannot be told apart and are refused.
+fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, Error> {
+    let same = |f: &dyn Fn(&Report) -> (u64, u64)| {
+        runs.windows(2).all(|w| f(&w[0].report) == f(&w[1].report))
+    };
+    if same(&|r| (r.samples, 0)) {
+        return Ok(Kind::Strong);
+    }
+    if same(&|r| (r.samples / r.ranks, r.samples % r.ranks)) {
+        return Ok(Kind::Weak);
+    }
+    let mut seen: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} samples on {} rank(s) in {}",
+                sci(r.report.samples as f64),
+                r.report.ranks,
+                r.path.display()
+            )
+        })
+        .collect();
+    seen.dedup();
+    seen.truncate(2);
+    let label = if setting.label.is_empty() {
+        String::new()
+    } else {
+        format!(" labelled '{}'", setting.label)
+    };
+    Err(Error::Usage(format!(
+        "reports{label} mix total samples that fit neither strong scaling (same total) nor weak \
+         scaling (same per rank), e.g. {}: choose --kind strong or --kind weak, or keep the \
+         studies apart (--label)",
+        seen.join(" and ")
+    )))
+}
+
+/// The rows of one series, with speedup against its smallest rank count.
+fn rows(kind: Kind, runs: &[Run]) -> Vec<Row> {
+    let mut groups: BTreeMap<(u64, u64), Vec<&Run>> = BTreeMap::new();
+    for run in runs {
+        groups
+            .entry((run.report.ranks, run.nodes()))
+            .or_default()
+            .push(run);
+    }
+    let mut rows: Vec<Row> = groups
+        .into_iter()
+        .map(|((ranks, nodes), runs)| {
+            let wall = Summary::of(
+                &runs
+                    .iter()
+                    .map(|r| r.report.wall_seconds)
+                    .collect::<Vec<_>>(),
+            );
+            let compute = Summary::of(
+                &runs
+                    .iter()
+                    .map(|r| r.report.compute_seconds.max)
+                    .collect::<Vec<_>>(),
+            );
+            let samples = runs[0].report.samples;
+            Row {
+                ranks,
+                nodes,
+                runs: runs.len(),
+                samples,
+                wall,
+                compute,
+                samples_per_second: samples as f64 / wall.median,
+                speedup: 1.0,
+                efficiency: 1.0,
+                serial_fraction: None,
+                oversubscribed: runs.iter().any(|r| r.report.oversubscribed),
+            }
+        })
+        .collect();
+    let (p0, r0) = (rows[0].ranks as f64, rows[0].samples_per_second);
+    for row in &mut rows {
+        let p = row.ranks as f64;
+        row.speedup = p0 * row.samples_per_second / r0;
+        row.efficiency = row.speedup / p;
+        if kind == Kind::Strong && row.ranks > 1 {
+            row.serial_fraction = Some((1.0 / row.speedup - 1.0 / p) / (1.0 - 1.0 / p));
+        }
+    }
+    rows
+}
+
+/// `mcpi study`: parses its arguments, prints the tables, writes the files.
+pub fn main() -> ExitCode {
+    let args = match Cli::try_parse() {
+        Ok(Cli {
+            command: Some(Command::Study(args)),
+            ..
+        }) => args,
+        Ok(_) => unreachable!("study::main runs for the study subcommand only"),
+        Err(e) if !e.use_stderr() => {
+            print!("{e}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("bad arguments");
+            eprintln!("mcpi study: error: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match study(&args) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("mcpi study: error: {e}");
+            ExitCode::from(e.exit_status())
+        }
+    }
+}
+
+fn study(args: &StudyArgs) -> Result<(), Error> {
+    // Every output is checked before anything is read or written.
+    let outputs = [
+        ("--csv", &args.csv),
+        ("--markdown", &args.markdown),
+        ("--plot", &args.plot),
+    ];
+    for (flag, path) in outputs {
+        if let Some(p) = path {
+            check_output(flag, p, args.force)?;
+        }
+    }
+    let runs = load(&args.paths)?;
+    let (series, partial) = series(runs, args.kind)?;
+    for run in &partial {
+        eprintln!(
+            "mcpi study: warning: {}: incomplete run left out",
+            run.path.display()
+        );
+    }
+    if series.is_empty() {
+        return Err(Error::Usage("no complete runs to study".into()));
+    }
+    print!("{}", table::text(&series));
+    let mut files = Vec::new();
+    if let Some(p) = &args.csv {
+        files.push((p, table::csv(&series).into_bytes()));
+    }
+    if let Some(p) = &args.markdown {
+        files.push((p, table::markdown(&series).into_bytes()));
+    }
+    if let Some(p) = &args.plot {
+        files.push((p, plot::svg(&series).into_bytes()));
+    }
+    for (path, bytes) in files {
+        let tmp = write_temp(path, &bytes)?;
+        tmp.sync()?;
+        tmp.place(args.force)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn check_output(flag: &str, path: &Path, force: bool) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let bad = |why: &str| Error::Usage(format!("{flag} {}: {why}", path.display()));
+    if !dir.is_dir() {
+        return Err(bad("its directory does not exist"));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(bad("is a directory")),
+        Ok(_) if !force => Err(bad("exists (use --force to overwrite)")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_short_numbers() {
+        let s = Summary::of(&[3.0, 1.0, 2.0, 10.0]);
+        assert_eq!((s.median, s.min, s.max), (2.5, 1.0, 10.0));
+        assert_eq!(Summary::of(&[4.0, 1.0, 9.0]).median, 4.0);
+        assert_eq!(sci(1e10), "1e10");
+        assert_eq!(sci(2.5e9), "2.5e9");
+        assert_eq!(sci(123.0), "1.23e2");
+    }
+}
