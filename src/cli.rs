@@ -235,6 +235,19 @@ impl RunArgs {
     }
 }
 
+/// A clap error as one line: its message without `error: `, with the lines that
+/// complete it (the missing arguments) but not the usage that follows.
+pub fn clap_error_line(e: &clap::Error) -> String {
+    let rendered = e.to_string();
+    let parts: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = parts.join(" ");
+    line.trim_start_matches("error: ").to_string()
+}
+
 /// Parses a positive count: `10000000`, `1e7`, `2.5e9`, `10_000_000`, `10M`, `4G`,
 /// `1T` (k, M, G, T, P, in either case, are powers of ten). The value must be a whole number in
 /// `1..=u64::MAX`.

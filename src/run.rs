@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use clap::Parser;
 
-use crate::cli::{Cli, Config};
+use crate::cli::{clap_error_line, Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
 use crate::progress::{Progress, Style, FLUSH_SECONDS};
@@ -76,9 +76,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             return EXIT_OK;
         }
         Err(e) => {
-            let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("bad arguments");
-            say_error(comm, &first.trim_start_matches("error: "));
+            say_error(comm, &clap_error_line(&e));
             return EXIT_USAGE;
         }
     };

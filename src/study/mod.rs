@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, StudyArgs};
+use crate::cli::{clap_error_line, Cli, Command, StudyArgs};
 use crate::error::{Error, EXIT_OK, EXIT_USAGE};
 use crate::report::files::{io_reason, write_temp};
 use crate::report::Report;
@@ -396,9 +396,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("bad arguments");
-            eprintln!("mcpi study: error: {}", first.trim_start_matches("error: "));
+            eprintln!("mcpi study: error: {}", clap_error_line(&e));
             return ExitCode::from(EXIT_USAGE);
         }
     };

@@ -4,5 +4,7 @@
 mod bad_input;
 mod determinism;
 mod kernels;
+mod progress;
 mod report;
+mod study;
 mod util;
