@@ -1,7 +1,8 @@
 # mcpi — the two commands:
 #   make run    set up, build, run the default job on all cores, print the report
 #   make test   set up, then the whole test suite (what CI runs)
-# Other targets: build, bench (criterion + table), compare (vs C and Python), lint, clean.
+# Other targets: build, bench (criterion + table), compare (vs C and Python),
+#   scaling (strong and weak sweeps with mpirun: table + SVG), lint, clean.
 # Override: make run NP=4 ARGS='--samples 1e11'   (reports go to results/)
 
 NP      ?= $(shell nproc)
@@ -16,7 +17,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 endif
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: run test setup build lint bench compare clean
+.PHONY: run test setup build lint bench compare scaling clean
 
 run: build
 	@mkdir -p results
@@ -43,6 +44,9 @@ bench: setup
 compare: build
 	@mkdir -p results
 	MCPI=$(MCPI) scripts/compare.sh | tee results/compare.md
+
+scaling: build
+	MCPI=$(MCPI) scripts/scaling.sh
 
 clean:
 	cargo clean

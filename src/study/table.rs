@@ -38,10 +38,14 @@ fn cells(row: &Row) -> [String; 10] {
 }
 
 fn footnotes(series: &Series) -> Vec<String> {
+    let p0 = series.rows[0].ranks;
+    let base = if p0 == 1 {
+        "throughput / throughput on 1 rank".to_string()
+    } else {
+        format!("{p0} x throughput / throughput on {p0} ranks")
+    };
     let mut notes = vec![format!(
-        "speedup = {} x throughput / throughput at {} rank(s), throughput = samples / median wall s{}",
-        series.rows[0].ranks,
-        series.rows[0].ranks,
+        "speedup = {base}, throughput = samples / median wall s{}",
         if series.kind == Kind::Strong {
             "; serial fraction: Karp-Flatt"
         } else {
