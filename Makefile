@@ -17,17 +17,21 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 endif
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: run test setup build lint bench compare scaling clean
+.PHONY: run test setup setup-slurm build lint bench compare scaling clean
 
 run: build
 	@mkdir -p results
 	cd results && mpirun -n $(NP) $(MCPI) run $(ARGS)
 
-test: setup lint
+test: setup setup-slurm lint
 	cargo test --release
 
 setup:
 	@scripts/setup.sh
+
+# Slurm and MUNGE, for the tests that submit slurm/*.sbatch to a private cluster.
+setup-slurm:
+	@scripts/setup-slurm.sh
 
 build: setup
 	cargo build --release

@@ -6,5 +6,6 @@ mod determinism;
 mod kernels;
 mod progress;
 mod report;
+mod slurm;
 mod study;
 mod util;
