@@ -105,6 +105,10 @@ pub fn markdown(series: &[Series]) -> String {
         }
         out.push('\n');
         for note in footnotes(s) {
+            // A leading `*` would start a Markdown list.
+            let note = note
+                .strip_prefix('*')
+                .map_or(note.clone(), |n| format!("\\*{n}"));
             let _ = writeln!(out, "{note}  ");
         }
         out.push('\n');
