@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A strong and a weak scaling sweep on this machine with mpirun, then the table
 # and plot of both (`make scaling`). Rank counts: 1, 2, 4, ... up to the online
-# CPUs, plus twice that, which is oversubscribed (marked * in the table, hollow in
-# the plot). Strong: SAMPLES in total at every rank count. Weak: SAMPLES_PER_RANK
-# on every rank. REPEATS runs each; the table shows medians and ranges.
+# (logical) CPUs, plus twice that, which is oversubscribed (marked * in the
+# table, hollow in the plot). Strong: SAMPLES in total at every rank count. Weak:
+# SAMPLES_PER_RANK (a number such as 5e9 or 5000000000) on every rank. REPEATS
+# runs each; the table shows medians and ranges.
 # Writes everything to results/scaling-<UTC time>/.
 set -euo pipefail
 
@@ -11,7 +12,9 @@ MCPI=${MCPI:?set MCPI to the mcpi binary}
 SAMPLES=${SAMPLES:-2e10}
 SAMPLES_PER_RANK=${SAMPLES_PER_RANK:-5e9}
 REPEATS=${REPEATS:-3}
-cpus=$(nproc --all)
+cpus=$(getconf _NPROCESSORS_ONLN) # as mcpi counts them for "oversubscribed"
+export OMPI_MCA_rmaps_base_oversubscribe=1 # for the 2 x cpus runs
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 
 if [ -z "${RANKS:-}" ]; then
   RANKS=""

@@ -36,6 +36,9 @@ saved=$policy.setup-slurm-saved
 restore() {
   if [ -e "$saved" ] || [ -L "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
 }
+# A saved policy left by a run that was killed outright is the site's real one:
+# put it back before setting it aside again.
+if [ -e "$saved" ] || [ -L "$saved" ]; then mv -f "$saved" "$policy"; fi
 if [ -e "$policy" ] || [ -L "$policy" ]; then mv -f "$policy" "$saved"; fi
 trap restore EXIT
 trap 'exit 130' INT TERM HUP

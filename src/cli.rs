@@ -212,7 +212,8 @@ impl RunArgs {
             }
         }
         if let Some(label) = &self.label {
-            if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+            let chars = label.chars().count();
+            if chars == 0 || chars > 64 || label.chars().any(char::is_control) {
                 return Err(Error::Usage(format!(
                     "--label '{}' must be 1 to 64 printable characters",
                     label.escape_default()

@@ -2,16 +2,27 @@
 //! timestamped lines (every 10% or 30 s) in a batch log, nothing with `--quiet`.
 //!
 //! Rank 0 learns the other ranks' progress from their per-batch count messages,
-//! which they send at least every [`FLUSH_SECONDS`] while progress is on: no extra
-//! messages, no barriers. Updating costs one clock read per call.
+//! which they send in smaller pieces while progress is on (at least every
+//! [`flush_seconds`]) rather than only when a chunk is full: no other messages, no
+//! barriers. Updating costs one clock read per call.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::report::files::iso8601;
 
-/// While progress is on, every rank sends its per-batch counts at least this often.
-pub const FLUSH_SECONDS: f64 = 0.5;
+/// How often (seconds) a rank other than 0 sends the per-batch counts it holds,
+/// under `style` on `ranks` ranks: 0.5 s for a bar, 2 s for lines, and longer
+/// beyond 256 ranks, so that rank 0 receives at most ~512 (bar) or ~128 (lines)
+/// messages a second; never (only full chunks) without progress.
+pub fn flush_seconds(style: Style, ranks: u64) -> f64 {
+    let scale = (ranks as f64 / 256.0).max(1.0);
+    match style {
+        Style::None => f64::INFINITY,
+        Style::Bar => 0.5 * scale,
+        Style::Auto | Style::Lines => 2.0 * scale,
+    }
+}
 
 /// In a log, a line at least this often (and at every 10%).
 const LINE_EVERY: Duration = Duration::from_secs(30);
@@ -68,7 +79,7 @@ impl Progress {
             samples,
             batch_size,
             start: now,
-            last_shown: now,
+            last_shown: now.checked_sub(BAR_EVERY).unwrap_or(now), // draw at once
             last_tenth: 0,
             shown_any: false,
         }
@@ -101,11 +112,12 @@ impl Progress {
         let _ = err.flush();
     }
 
-    /// Ends the display: clears the bar, or writes the closing line.
-    pub fn finish(&mut self) {
+    /// Ends the display after `done` batches (all, unless a run stops early):
+    /// clears the bar, or writes the closing line.
+    pub fn finish(&mut self, done: u64) {
         let text = match self.style {
             Style::Bar if self.shown_any => "\r\x1b[2K".to_string(),
-            Style::Lines => self.line(self.batches),
+            Style::Lines => self.line(done),
             _ => return,
         };
         let _ = std::io::stderr().write_all(text.as_bytes());
@@ -137,9 +149,9 @@ impl Progress {
             format!("{} left", duration(left))
         };
         format!(
-            "{} mcpi: {:3.0}% ({done} of {} batches), {:.3e} samples/s, {tail}\n",
+            "{} mcpi: {:3}% ({done} of {} batches), {:.3e} samples/s, {tail}\n",
             iso8601(SystemTime::now()),
-            100.0 * frac,
+            percent(frac),
             self.batches,
             rate,
         )
@@ -150,14 +162,19 @@ impl Progress {
         let (frac, rate, left) = self.figures(done);
         let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
         format!(
-            "\r\x1b[2Kmcpi [{}{}] {:5.1}%  {:.3e}/s  {} left",
+            "\r\x1b[2Kmcpi [{}{}] {:3}%  {:.3e}/s  {} left",
             "#".repeat(filled),
             "-".repeat(WIDTH - filled),
-            100.0 * frac,
+            percent(frac),
             rate,
             duration(left)
         )
     }
+}
+
+/// Whole percent done, rounded down: 100 only when everything is.
+fn percent(frac: f64) -> u64 {
+    (100.0 * frac).floor() as u64
 }
 
 /// Seconds as `42 s`, `12 min 05 s` or `3 h 02 min`.
@@ -192,6 +209,12 @@ mod tests {
         assert!(
             mid.contains(" 40% (4 of 10 batches)") && mid.contains("left"),
             "{mid}"
+        );
+        assert!(
+            p.line(9).contains(" 90% ")
+                && Progress::new(Style::Lines, 200, 200, 1)
+                    .line(199)
+                    .contains(" 99% ")
         );
         let end = p.line(10);
         assert!(

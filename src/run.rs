@@ -10,7 +10,7 @@ use clap::Parser;
 use crate::cli::{clap_error_line, Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
-use crate::progress::{Progress, Style, FLUSH_SECONDS};
+use crate::progress::{flush_seconds, Progress};
 use crate::report::files::{iso8601, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, RankFigures, Report, Slurm, Timings};
@@ -136,16 +136,16 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     // ---- Count. Per-batch counts leave every rank in chunks, so no rank holds
     // more than one: rank 0 writes its own into the report file and, between its
     // batches, receives and writes the other ranks'. Time spent on that is not
-    // compute time. While progress is on, every rank also sends what it has at
-    // least every FLUSH_SECONDS, which is how rank 0 knows the job's progress.
+    // compute time. While progress is on, the other ranks also send what they
+    // have every few seconds, which is how rank 0 knows the job's progress.
     let mut inbox = comm.is_root().then(|| Inbox::new(&plan, ranks));
     let mut progress = comm
         .is_root()
         .then(|| Progress::new(config.progress, plan.samples, plan.batches, plan.batch_size));
-    let flush_every = if config.progress == Style::None {
-        f64::INFINITY
+    let flush_every = if comm.is_root() {
+        f64::INFINITY // its own counts go straight into the file
     } else {
-        FLUSH_SECONDS
+        flush_seconds(config.progress, ranks)
     };
     let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min((mine.end - mine.start) as usize));
     let mut inside = 0u64;
@@ -196,7 +196,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             received += chunk.len() as u64;
             p.update(own + received);
         });
-        p.finish();
+        p.finish(own + received);
     }
     drop(inbox);
 
@@ -207,7 +207,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let compute_all = comm.gather(compute);
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
-    let cpus = comm.gather(online_cpus());
+    let cpus = comm.gather(host_cpus());
     let reduce = Comm::time() - t1;
     let write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
 
@@ -256,16 +256,21 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     comm.broadcast(status)
 }
 
-/// Online CPUs of this host (not this rank's affinity mask, which a launcher may
-/// have narrowed to one core).
-fn online_cpus() -> u64 {
+/// The CPUs this host gives the job: its online logical CPUs, or fewer under
+/// Slurm (`SLURM_CPUS_ON_NODE`, the allocation on this node). Not this rank's
+/// affinity mask, which a launcher may have narrowed to one core. A host that
+/// runs more ranks than this is oversubscribed.
+pub fn host_cpus() -> u64 {
     // SAFETY: sysconf only reads a system setting.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    if n > 0 {
-        n as u64
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
-    }
+    let online = match unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } {
+        n if n > 0 => n as u64,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+    };
+    let allocated = std::env::var("SLURM_CPUS_ON_NODE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&n| n > 0);
+    allocated.map_or(online, |n| n.min(online))
 }
 
 /// Resolves the report files and opens the HDF5 writer (rank 0).

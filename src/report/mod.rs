@@ -75,7 +75,7 @@ pub struct RankFigures {
     pub host: String,
     /// Kernel variant it ran.
     pub kernel: String,
-    /// Online CPUs of its host.
+    /// CPUs its host gives the job (see `run::host_cpus`).
     pub cpus: u64,
 }
 
@@ -155,7 +155,7 @@ pub struct Report {
     pub load_imbalance: f64,
     /// Distinct hosts, in order of their first rank.
     pub hosts: Vec<String>,
-    /// Whether some host ran more ranks than it has online CPUs.
+    /// Whether some host ran more ranks than it gives the job CPUs.
     #[serde(default)]
     pub oversubscribed: bool,
     /// The Slurm job, when run under Slurm.

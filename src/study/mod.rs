@@ -65,6 +65,8 @@ impl Run {
 pub struct Setting {
     /// `--label`, or empty.
     pub label: String,
+    /// mcpi version.
+    pub version: String,
     /// Seed of all streams.
     pub seed: u64,
     /// Samples per batch.
@@ -79,6 +81,7 @@ impl Setting {
     fn of(r: &Report) -> Setting {
         Setting {
             label: r.label.clone().unwrap_or_default(),
+            version: r.version.clone(),
             seed: r.seed,
             batch_size: r.batch_size,
             stream_layout: r.stream_layout.clone(),
@@ -197,8 +200,11 @@ pub fn sci(x: f64) -> String {
     if x == 0.0 {
         return "0".into();
     }
-    let e = x.abs().log10().floor() as i32;
-    let m = x / 10f64.powi(e);
+    let mut e = x.abs().log10().floor() as i32;
+    let mut m = x / 10f64.powi(e);
+    if format!("{m:.3}").starts_with("10") {
+        (m, e) = (m / 10.0, e + 1); // 9.9999e9 is 1e10
+    }
     let m = format!("{m:.3}");
     let m = m.trim_end_matches('0').trim_end_matches('.');
     format!("{m}e{e}")
@@ -230,7 +236,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Run>, Error> {
             files.push(p.clone());
         }
     }
-    files.dedup();
+    // The same file named twice (a directory and a file in it, `a` and `./a`)
+    // is one run, not two repeats.
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     files.iter().map(|f| read_run(f)).collect()
 }
 
@@ -273,15 +282,18 @@ pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Err
             Kind::Auto => auto_kind(&setting, &runs)?,
             k => k,
         };
-        let mut by_fixed: BTreeMap<u64, Vec<Run>> = BTreeMap::new();
+        // Weak: the samples per rank, and any remainder, so 1000 and 1001 samples
+        // on 2 ranks are not one row.
+        let mut by_fixed: BTreeMap<(u64, u64), Vec<Run>> = BTreeMap::new();
         for run in runs {
+            let (n, p) = (run.report.samples, run.report.ranks);
             let fixed = match kind {
-                Kind::Weak => run.report.samples / run.report.ranks,
-                _ => run.report.samples,
+                Kind::Weak => (n / p, n % p),
+                _ => (n, 0),
             };
             by_fixed.entry(fixed).or_default().push(run);
         }
-        for (fixed_samples, runs) in by_fixed {
+        for ((fixed_samples, _), runs) in by_fixed {
             out.push(Series {
                 kind,
                 setting: setting.clone(),
@@ -305,7 +317,13 @@ fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, Error> {
     if same(&|r| (r.samples / r.ranks, r.samples % r.ranks)) {
         return Ok(Kind::Weak);
     }
-    let mut seen: Vec<String> = runs
+    // Two runs that show the conflict: the first, and one with another total.
+    let first = &runs[0];
+    let other = runs
+        .iter()
+        .find(|r| r.report.samples != first.report.samples)
+        .unwrap_or(first);
+    let seen: Vec<String> = [first, other]
         .iter()
         .map(|r| {
             format!(
@@ -316,8 +334,6 @@ fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, Error> {
             )
         })
         .collect();
-    seen.dedup();
-    seen.truncate(2);
     let label = if setting.label.is_empty() {
         String::new()
     } else {
@@ -372,11 +388,12 @@ fn rows(kind: Kind, runs: &[Run]) -> Vec<Row> {
         })
         .collect();
     let (p0, r0) = (rows[0].ranks as f64, rows[0].samples_per_second);
+    let rows_p0 = rows[0].ranks;
     for row in &mut rows {
         let p = row.ranks as f64;
         row.speedup = p0 * row.samples_per_second / r0;
         row.efficiency = row.speedup / p;
-        if kind == Kind::Strong && row.ranks > 1 {
+        if kind == Kind::Strong && row.ranks > 1 && row.ranks > rows_p0 {
             row.serial_fraction = Some((1.0 / row.speedup - 1.0 / p) / (1.0 - 1.0 / p));
         }
     }
@@ -421,7 +438,27 @@ fn study(args: &StudyArgs) -> Result<(), Error> {
             check_output(flag, p, args.force)?;
         }
     }
+    let named: Vec<(&str, &PathBuf)> = outputs
+        .iter()
+        .filter_map(|(flag, p)| p.as_ref().map(|p| (*flag, p)))
+        .collect();
+    for (i, (flag, p)) in named.iter().enumerate() {
+        if named[..i].iter().any(|(_, q)| same_file(p, q)) {
+            return Err(Error::Usage(format!(
+                "{flag} {}: named for another output too",
+                p.display()
+            )));
+        }
+    }
     let runs = load(&args.paths)?;
+    for (flag, p) in &named {
+        if runs.iter().any(|r| same_file(&r.path, p)) {
+            return Err(Error::Usage(format!(
+                "{flag} {}: is one of the reports being read",
+                p.display()
+            )));
+        }
+    }
     let (series, partial) = series(runs, args.kind)?;
     for run in &partial {
         eprintln!(
@@ -452,6 +489,20 @@ fn study(args: &StudyArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `a` and `b` name one file (existing or not).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::canonicalize(dir)
+            .map(|d| d.join(p.file_name().unwrap_or_default()))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    canon(a) == canon(b)
+}
+
 fn check_output(flag: &str, path: &Path, force: bool) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -480,5 +531,6 @@ mod tests {
         assert_eq!(sci(1e10), "1e10");
         assert_eq!(sci(2.5e9), "2.5e9");
         assert_eq!(sci(123.0), "1.23e2");
+        assert_eq!(sci(9.9999e9), "1e10");
     }
 }

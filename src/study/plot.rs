@@ -39,6 +39,7 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
     root.fill(&WHITE)?;
     let kinds: Vec<&str> = {
         let mut k: Vec<&str> = series.iter().map(|s| s.kind.name()).collect();
+        k.sort();
         k.dedup();
         k
     };

@@ -5,10 +5,54 @@ use std::process::Command;
 
 use crate::util::{mcpi, Scratch};
 
+/// The percentages of the bars drawn in `text` (bars are `\r`-separated).
+fn bar_percents(text: &str) -> Vec<u64> {
+    text.split('\r')
+        .filter_map(|s| s.strip_prefix("\x1b[2Kmcpi ["))
+        .map(|s| {
+            let after = &s[s.find(']').unwrap() + 1..];
+            after
+                .trim_start()
+                .split('%')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
-fn lines_in_a_log_cover_every_rank() {
+fn rank_0_shows_the_other_ranks_batches() {
+    let dir = Scratch::new("progress-ranks");
+    // Two ranks with half the batches each: a bar above 50% before the end means
+    // rank 0 counted rank 1's batches as they were reported, mid-run (every 0.5 s
+    // for a bar; the run takes a few seconds).
+    let run = mcpi(
+        Some(2),
+        &[
+            "run",
+            "--samples",
+            "1e10",
+            "--progress",
+            "bar",
+            "--output",
+            "p",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.status, 0, "{run:?}");
+    let percents = bar_percents(&run.stderr);
+    assert!(
+        percents.iter().any(|&p| p > 50 && p < 100),
+        "no bar past rank 0's own half: {percents:?}"
+    );
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+}
+
+#[test]
+fn lines_in_a_log() {
     let dir = Scratch::new("progress-lines");
-    // 2 ranks, 100 batches each: rank 0 can only reach 100% by hearing from rank 1.
     let run = mcpi(
         Some(2),
         &["run", "--samples", "2e9", "--output", "p"],
@@ -71,7 +115,11 @@ fn quiet_is_silent() {
         args.extend(flag.iter().filter(|f| !f.is_empty()));
         let run = mcpi(Some(2), &args, dir.path());
         assert_eq!(run.status, 0, "{run:?}");
-        assert_eq!(run.stderr, "", "{flag:?}");
+        assert!(
+            !run.stderr.contains(" mcpi: ") && !run.stderr.contains("mcpi ["),
+            "{flag:?}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -98,6 +146,7 @@ fn bar_on_a_terminal() {
         .filter(|s| s.starts_with("\x1b[2Kmcpi ["))
         .collect();
     assert!(!bars.is_empty(), "no bar drawn: {text:?}");
+    assert_eq!(bar_percents(&text).len(), bars.len());
     for bar in &bars {
         let inner = &bar["\x1b[2Kmcpi [".len()..];
         let body = &inner[..inner.find(']').unwrap()];

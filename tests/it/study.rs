@@ -170,7 +170,7 @@ fn strong_and_weak_series_from_real_runs() {
         }
     }
     // The reports say whether a host ran more ranks than it has CPUs.
-    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    let cpus = mcpi::run::host_cpus();
     for n in [1u64, 2, 3] {
         let r = json(&reports.join(format!("s-n{n}.json")));
         assert_eq!(r["oversubscribed"], n > cpus, "{n} ranks on {cpus} CPUs");
@@ -223,7 +223,8 @@ fn repeats_become_median_and_range() {
             &[("ranks", ranks.into()), ("wall_seconds", wall.into())],
         );
     }
-    let run = study(&[".", "--csv", "t.csv"], dir.path());
+    // A file named twice (here: in the directory, and by name) is one run.
+    let run = study(&[".", "r0.json", "./r1.json", "--csv", "t.csv"], dir.path());
     assert_eq!(run.status, 0, "{run:?}");
     let rows = csv_rows(&dir.path().join("t.csv"));
     assert_eq!(rows.len(), 2);
@@ -316,6 +317,20 @@ fn foreign_files_and_existing_outputs_are_refused() {
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     assert_refused(&study(&["empty"], dir.path()), &["empty", "no .json"]);
     assert_refused(&study(&[], dir.path()), &["PATH"]);
+
+    // Outputs that collide with each other or with an input are refused.
+    assert_refused(
+        &study(
+            &["good.json", "--csv", "x", "--markdown", "./x"],
+            dir.path(),
+        ),
+        &["--markdown", "another output"],
+    );
+    assert_refused(
+        &study(&["good.json", "--csv", "good.json", "--force"], dir.path()),
+        &["--csv", "good.json", "being read"],
+    );
+    assert!(!dir.path().join("x").exists());
 
     // An existing output is kept without --force, and nothing else is written.
     std::fs::write(dir.path().join("old.svg"), "keep me").unwrap();
