@@ -109,6 +109,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
 
+    /// Write a checkpoint here every --checkpoint-interval and when stopped by a
+    /// signal [default with --resume: the checkpoint resumed].
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Time between checkpoints: seconds, or with a unit (90s, 5m, 1h).
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_duration)]
+    pub checkpoint_interval: f64,
+
+    /// Continue the run saved in this checkpoint: the same --seed, --samples and
+    /// --batch-size, on any number of ranks.
+    #[arg(long, value_name = "PATH")]
+    pub resume: Option<PathBuf>,
+
     /// Progress on rank 0's stderr: auto (a bar on a terminal, else timestamped
     /// lines), bar, lines, none.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
@@ -179,6 +193,12 @@ pub struct Config {
     pub label: Option<String>,
     /// How progress is shown.
     pub progress: Style,
+    /// Where checkpoints go, if anywhere.
+    pub checkpoint: Option<PathBuf>,
+    /// Seconds between checkpoints.
+    pub checkpoint_interval: f64,
+    /// The checkpoint to continue, if any.
+    pub resume: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -232,6 +252,9 @@ impl RunArgs {
             } else {
                 self.progress
             },
+            checkpoint: self.checkpoint.or_else(|| self.resume.clone()),
+            checkpoint_interval: self.checkpoint_interval,
+            resume: self.resume,
         })
     }
 }
@@ -315,6 +338,23 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         .ok_or_else(too_big)
 }
 
+/// Parses a time span: seconds (`90`, `0.5`) or with a unit `s`, `m`, `h`
+/// (`90s`, `5m`, `1h`, `1.5h`). It must be positive.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let s = text.trim();
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1.0),
+        Some((i, 'm')) => (&s[..i], 60.0),
+        Some((i, 'h')) => (&s[..i], 3600.0),
+        _ => (s, 1.0),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v * unit),
+        Ok(_) => Err("must be positive".into()),
+        Err(_) => Err("not a time (use e.g. 90s, 5m, 1h)".into()),
+    }
+}
+
 /// Parses a seed: a decimal or `0x`-prefixed hexadecimal u64.
 pub fn parse_seed(text: &str) -> Result<u64, String> {
     let s = text.trim().replace('_', "");
@@ -376,6 +416,23 @@ mod tests {
         ] {
             let err = parse_count(text).expect_err(text);
             assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_with_units() {
+        for (text, secs) in [
+            ("90", 90.0),
+            ("90s", 90.0),
+            ("5m", 300.0),
+            ("1h", 3600.0),
+            ("0.5s", 0.5),
+            ("1.5h", 5400.0),
+        ] {
+            assert_eq!(parse_duration(text), Ok(secs), "{text}");
+        }
+        for bad in ["0", "-5m", "5x", "m", "", "inf"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 

@@ -11,7 +11,7 @@ use mpi::traits::{CommunicatorCollectives, Root};
 use mpi::Tag;
 
 use crate::error::Error;
-use crate::plan::Plan;
+use crate::plan::share;
 
 /// Rank 0: parses, decides, prints and writes.
 pub const ROOT: i32 = 0;
@@ -23,8 +23,13 @@ const NAME_BYTES: usize = 64;
 /// Per-batch counts move to rank 0 in messages of at most this many (4 MiB).
 pub const CHUNK: usize = 1 << 19;
 
-/// The tag of per-batch count messages, the only point-to-point traffic.
+/// Per-batch counts, more to come from the sender.
 const COUNTS_TAG: Tag = 1;
+/// Per-batch counts, the sender's last (possibly empty): it has stopped counting.
+const LAST_TAG: Tag = 2;
+/// Rank 0 to every other rank: stop at the next batch boundary. Any other rank
+/// to rank 0: please order a stop (it received a signal).
+const STOP_TAG: Tag = 3;
 
 /// The MPI world of this run. Dropping it finalizes MPI, so return from `main`
 /// rather than calling `process::exit`.
@@ -161,71 +166,135 @@ impl Comm {
         }
     }
 
-    /// Sends a chunk of this rank's per-batch counts, in batch order, to rank 0
-    /// (MPI_Send; rank 0 receives between its own batches, so this waits about a
-    /// batch of rank 0's, plus any chunks rank 0 is writing).
-    pub fn send_counts(&self, counts: &[u64]) {
+    /// Sends a chunk of this rank's per-batch counts, in order, to rank 0; `last`
+    /// marks its final chunk, after which it counts no more (MPI_Send; rank 0
+    /// receives between its own batches, so a large chunk waits about a batch of
+    /// rank 0's).
+    pub fn send_counts(&self, counts: &[u64], last: bool) {
         debug_assert!(!self.is_root() && counts.len() <= CHUNK);
-        self.root().send_with_tag(counts, COUNTS_TAG);
+        let tag = if last { LAST_TAG } else { COUNTS_TAG };
+        self.root().send_with_tag(counts, tag);
     }
 
-    /// Rank 0: receives per-batch counts from the other ranks and hands each chunk
-    /// to `sink(first_batch, counts)` — the chunks already waiting when `wait` is
-    /// false (a non-blocking probe, to call between batches), or every chunk still
-    /// due when `wait` is true.
-    pub fn receive_counts(&self, inbox: &mut Inbox, wait: bool, mut sink: impl FnMut(u64, &[u64])) {
-        while inbox.due() {
-            let any = self.world.any_process();
-            let (msg, status) = if wait {
-                any.matched_probe_with_tag(COUNTS_TAG)
-            } else {
-                match any.immediate_matched_probe_with_tag(COUNTS_TAG) {
-                    Some(pending) => pending,
-                    None => return,
-                }
-            };
+    /// Rank 0: receives what the other ranks have sent so far, without waiting:
+    /// hands each chunk of counts to `sink(first_position, counts)` and notes
+    /// requests to stop. Returns whether anything arrived.
+    pub fn receive_counts(&self, inbox: &mut Inbox, mut sink: impl FnMut(u64, &[u64])) -> bool {
+        let mut any_arrived = false;
+        while let Some((msg, status)) = self.world.any_process().immediate_matched_probe() {
+            any_arrived = true;
             let r = status.source_rank() as usize;
+            let tag = status.tag();
+            if tag == STOP_TAG {
+                msg.matched_receive_into(&mut inbox.buf[..0]);
+                inbox.stop_requested = true;
+                continue;
+            }
             let len = status.count(u64::equivalent_datatype()) as usize;
             assert!(
-                r != ROOT as usize && inbox.next[r] + len as u64 <= inbox.end[r],
-                "per-batch counts from rank {r} beyond its range"
+                r != ROOT as usize
+                    && !inbox.finished[r]
+                    && (tag == COUNTS_TAG || tag == LAST_TAG)
+                    && inbox.next[r] + len as u64 <= inbox.end[r],
+                "unexpected message from rank {r} (tag {tag}, {len} counts)"
             );
             msg.matched_receive_into(&mut inbox.buf[..len]);
             sink(inbox.next[r], &inbox.buf[..len]);
             inbox.next[r] += len as u64;
-            inbox.remaining -= len as u64;
+            if tag == LAST_TAG {
+                inbox.finished[r] = true;
+                inbox.unfinished -= 1;
+            }
         }
+        any_arrived
+    }
+
+    /// Rank 0: tells every other rank to stop at its next batch boundary (once).
+    pub fn order_stop(&self) {
+        debug_assert!(self.is_root());
+        for r in 1..self.size as i32 {
+            self.world
+                .process_at_rank(r)
+                .send_with_tag(&[0u64; 0][..], STOP_TAG);
+        }
+    }
+
+    /// Any other rank: asks rank 0 to order a stop (once, before its last counts).
+    pub fn request_stop(&self) {
+        debug_assert!(!self.is_root());
+        self.root().send_with_tag(&[0u64; 0][..], STOP_TAG);
+    }
+
+    /// Any other rank: whether rank 0 has ordered a stop (a non-blocking probe;
+    /// the order is received when it has come).
+    pub fn stop_ordered(&self) -> bool {
+        match self.root().immediate_matched_probe_with_tag(STOP_TAG) {
+            Some((msg, _)) => {
+                msg.matched_receive_into(&mut [0u64; 0][..]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Any other rank: waits for rank 0's stop order (known to have been sent).
+    pub fn await_stop_order(&self) {
+        let (msg, _) = self.root().matched_probe_with_tag(STOP_TAG);
+        msg.matched_receive_into(&mut [0u64; 0][..]);
+    }
+
+    /// Rank 0's `values` on every rank (MPI_Bcast of the length, then the values).
+    pub fn broadcast_u64s(&self, values: Vec<u64>) -> Vec<u64> {
+        let mut len = values.len() as u64;
+        self.root().broadcast_into(&mut len);
+        let mut all = if self.is_root() {
+            values
+        } else {
+            vec![0; len as usize]
+        };
+        if len > 0 {
+            self.root().broadcast_into(&mut all[..]);
+        }
+        all
     }
 }
 
-/// Rank 0's account of the per-batch counts still to come from each rank.
+/// Rank 0's account of the per-batch counts still to come from each rank, by
+/// position in the run's work (see `work`).
 pub struct Inbox {
-    next: Vec<u64>,
+    /// Each rank's share of positions.
+    pub start: Vec<u64>,
+    /// The position of each rank's next count to arrive (rank 0: unused).
+    pub next: Vec<u64>,
     end: Vec<u64>,
-    /// Batches still to arrive from all ranks (so the check between batches is O(1)).
-    remaining: u64,
+    finished: Vec<bool>,
+    /// Other ranks that have not sent their last counts.
+    unfinished: u64,
+    /// Whether some rank asked for a stop.
+    pub stop_requested: bool,
     buf: Vec<u64>,
 }
 
 impl Inbox {
-    /// What rank 0 expects under `plan` on `ranks` ranks: every other rank's range
+    /// What rank 0 expects when `positions` batches are shared over `ranks`
     /// (rank 0's own counts are written where they are made).
-    pub fn new(plan: &Plan, ranks: u64) -> Inbox {
-        let ranges: Vec<_> = (0..ranks).map(|r| plan.rank_range(r, ranks)).collect();
-        let mut next: Vec<u64> = ranges.iter().map(|r| r.start).collect();
-        next[ROOT as usize] = ranges[ROOT as usize].end;
-        let end: Vec<u64> = ranges.iter().map(|r| r.end).collect();
-        let remaining = end.iter().zip(&next).map(|(e, n)| e - n).sum();
+    pub fn new(positions: u64, ranks: u64) -> Inbox {
+        let shares: Vec<_> = (0..ranks).map(|r| share(positions, r, ranks)).collect();
+        let mut finished = vec![false; ranks as usize];
+        finished[ROOT as usize] = true;
         Inbox {
-            next,
-            end,
-            remaining,
+            start: shares.iter().map(|s| s.start).collect(),
+            next: shares.iter().map(|s| s.start).collect(),
+            end: shares.iter().map(|s| s.end).collect(),
+            finished,
+            unfinished: ranks - 1,
+            stop_requested: false,
             buf: vec![0; CHUNK],
         }
     }
 
-    /// Whether some rank's counts have not all arrived.
-    fn due(&self) -> bool {
-        self.remaining > 0
+    /// Whether some other rank has not sent its last counts.
+    pub fn due(&self) -> bool {
+        self.unfinished > 0
     }
 }

@@ -37,6 +37,9 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status: the run completed but its verdict is FAIL.
 pub const EXIT_VERDICT_FAILED: u8 = 3;
+/// Exit status: stopped by a signal before every batch was counted; the partial
+/// report (and checkpoint, if asked for) are written (EX_TEMPFAIL: try again).
+pub const EXIT_STOPPED: u8 = 75;
 
 impl Error {
     /// The process exit status for this error.

@@ -13,6 +13,7 @@
 //! `mcpi run` runs as a single process.
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod cli;
 pub mod comm;
 pub mod error;
@@ -21,6 +22,8 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod stats;
 pub mod stream;
 pub mod study;
+pub mod work;

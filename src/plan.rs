@@ -37,13 +37,36 @@ impl Plan {
     /// which also writes the report, never has the most work; with more ranks than
     /// batches, the first ranks get none.
     pub fn rank_range(&self, rank: u64, ranks: u64) -> Range<u64> {
-        debug_assert!(rank < ranks);
-        let (q, r) = (self.batches / ranks, self.batches % ranks);
-        let lighter = ranks - r; // ranks 0..lighter get q batches, the rest q + 1
-        let start = rank * q + rank.saturating_sub(lighter);
-        let len = q + u64::from(rank >= lighter);
-        start..start + len
+        share(self.batches, rank, ranks)
     }
+
+    /// Samples in all the batches of `intervals`.
+    pub fn samples_in_all(&self, intervals: &crate::work::Intervals) -> u64 {
+        intervals
+            .ranges()
+            .iter()
+            .map(|r| self.samples_in(r.clone()))
+            .sum()
+    }
+
+    /// Samples in the batches `range` (all below `batches`).
+    pub fn samples_in(&self, range: Range<u64>) -> u64 {
+        if range.is_empty() {
+            return 0;
+        }
+        (range.end - range.start - 1) * self.batch_size + self.batch_len(range.end - 1)
+    }
+}
+
+/// Positions `0..n` shared out over `ranks`: `rank`'s contiguous part, in rank
+/// order, sizes differing by at most one, the larger parts to the last ranks.
+pub fn share(n: u64, rank: u64, ranks: u64) -> Range<u64> {
+    debug_assert!(rank < ranks);
+    let (q, r) = (n / ranks, n % ranks);
+    let lighter = ranks - r; // ranks 0..lighter get q, the rest q + 1
+    let start = rank * q + rank.saturating_sub(lighter);
+    let len = q + u64::from(rank >= lighter);
+    start..start + len
 }
 
 #[cfg(test)]

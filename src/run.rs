@@ -7,15 +7,22 @@ use std::time::{Instant, SystemTime};
 
 use clap::Parser;
 
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{self, Resumed};
 use crate::cli::{clap_error_line, Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
-use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, EXIT_VERDICT_FAILED};
+use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_VERDICT_FAILED};
+use crate::plan::share;
 use crate::progress::{flush_seconds, Progress};
 use crate::report::files::{iso8601, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
-use crate::report::{text, RankFigures, Report, Slurm, Timings};
+use crate::report::{text, Outcome, RankFigures, Report, Slurm, Timings};
+use crate::signals;
 use crate::stats::Verdict;
 use crate::stream::Streams;
+use crate::work::Intervals;
 
 /// Runs mcpi with the process's arguments and returns its exit status.
 pub fn main() -> ExitCode {
@@ -96,8 +103,9 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         return EXIT_USAGE;
     }
 
-    // ---- Output: only rank 0 can tell whether it is usable; all ranks learn the
-    // answer before any work, so a bad location stops every rank cleanly.
+    // ---- Output: only rank 0 can tell whether it is usable (and whether the
+    // checkpoint to resume is sound); all ranks learn the answer before any work,
+    // so a bad location or checkpoint stops every rank cleanly.
     let prepared = if comm.is_root() {
         prepare_output(&config, started_at).map(Some)
     } else {
@@ -107,8 +115,9 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         Ok(_) => EXIT_OK,
         Err(e) => e.exit_status(),
     });
-    let (target, mut writer) = match prepared {
-        Ok(output) if status == EXIT_OK => output.unzip(),
+    let (mut writer, target, resumed) = match prepared {
+        Ok(Some(p)) if status == EXIT_OK => (Some(p.writer), Some(p.target), p.resumed),
+        Ok(None) if status == EXIT_OK => (None, None, None),
         Ok(_) => return status, // rank 0 found the problem and says so
         Err(e) => {
             say_error(comm, &e);
@@ -116,95 +125,200 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         }
     };
 
-    // ---- Set up: this rank's batches and the first batch's state.
+    // ---- Work: the batches not yet done (all, unless resuming), shared out by
+    // position; this rank's share as intervals of batch indices.
     let plan = config.plan;
     let (rank, ranks) = (comm.rank(), comm.size());
-    let mine = plan.rank_range(rank, ranks);
-    if comm.is_root() && plan.batches < ranks {
+    let done_before = {
+        let flat: Vec<u64> = resumed.as_ref().map_or(Vec::new(), |r| {
+            r.done
+                .ranges()
+                .iter()
+                .flat_map(|x| [x.start, x.end])
+                .collect()
+        });
+        let flat = comm.broadcast_u64s(flat);
+        Intervals::new(flat.chunks(2).map(|p| p[0]..p[1]).collect())
+    };
+    let work = done_before.complement(plan.batches);
+    let positions = work.count();
+    let my_positions = share(positions, rank, ranks);
+    let mine = work.slice(my_positions.clone());
+    if comm.is_root() && positions > 0 && positions < ranks {
         eprintln!(
-            "mcpi: warning: {ranks} ranks for {} batches: {} ranks have nothing to count \
+            "mcpi: warning: {ranks} ranks for {positions} batches: {} ranks have nothing to count \
              (use a smaller --batch-size)",
-            plan.batches,
-            ranks - plan.batches
+            ranks - positions
         );
     }
+    // Counts move by position; the report file and checkpoint index by batch.
+    let write_positions = |w: &mut Hdf5Writer, first: u64, counts: &[u64]| {
+        let mut at = 0usize;
+        for r in work.slice(first..first + counts.len() as u64).ranges() {
+            let n = (r.end - r.start) as usize;
+            w.write_batches(r.start, &counts[at..at + n]);
+            at += n;
+        }
+    };
+
+    // ---- Set up: the streams; stop signals are caught from here on.
     let mut streams = Streams::new(config.seed);
-    let mut state = streams.batch_state(mine.start);
+    let mut state = mine
+        .ranges()
+        .first()
+        .map_or(streams.batch_state(0), |r| streams.batch_state(r.start));
+    signals::install();
     comm.barrier();
     let setup = started.elapsed().as_secs_f64();
 
     // ---- Count. Per-batch counts leave every rank in chunks, so no rank holds
     // more than one: rank 0 writes its own into the report file and, between its
-    // batches, receives and writes the other ranks'. Time spent on that is not
-    // compute time. While progress is on, the other ranks also send what they
-    // have every few seconds, which is how rank 0 knows the job's progress.
-    let mut inbox = comm.is_root().then(|| Inbox::new(&plan, ranks));
-    let mut progress = comm
-        .is_root()
-        .then(|| Progress::new(config.progress, plan.samples, plan.batches, plan.batch_size));
-    let flush_every = if comm.is_root() {
+    // batches, receives and writes the other ranks', writes checkpoints and
+    // decides on stops. Time spent on that is not compute time. With progress or
+    // checkpoints on, the other ranks send what they have every few seconds.
+    let root = comm.is_root();
+    let mut inbox = root.then(|| Inbox::new(positions, ranks));
+    let mut progress = root.then(|| {
+        Progress::new(
+            config.progress,
+            plan.samples - plan.samples_in_all(&done_before),
+            positions,
+            plan.batch_size,
+        )
+    });
+    let mut checkpoints = if root {
+        config.checkpoint.as_ref().map(|path| Checkpointer {
+            path: path.clone(),
+            every: config.checkpoint_interval,
+            last: Comm::time(),
+            failed: false,
+        })
+    } else {
+        None
+    };
+    let flush_every = if root {
         f64::INFINITY // its own counts go straight into the file
     } else {
-        flush_seconds(config.progress, ranks)
+        let ck = config
+            .checkpoint
+            .as_ref()
+            .map_or(f64::INFINITY, |_| config.checkpoint_interval / 4.0);
+        flush_seconds(config.progress, ranks).min(ck)
     };
-    let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min((mine.end - mine.start) as usize));
+    let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min(mine.count() as usize));
     let mut inside = 0u64;
-    let mut chunk_start = mine.start;
+    let mut counted = 0u64; // positions this rank has counted
+    let mut chunk_start = my_positions.start;
     let mut received = 0u64; // rank 0: other ranks' batches in hand
+    let mut stop_sent = false; // rank 0: a stop was ordered
+    let mut stop_asked = false; // other ranks: rank 0 was asked to order one
+    let mut stop_got = false; // other ranks: the order arrived
     let mut moving = 0.0;
     let t0 = Comm::time();
-    let mut flushed = t0;
-    for b in mine.clone() {
-        let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
-        state = streams.next_batch(state);
-        inside += c;
-        counts.push(c);
-        let t = Comm::time();
-        if counts.len() == CHUNK || b + 1 == mine.end || t - flushed >= flush_every {
-            if comm.is_root() {
-                if let Some(w) = writer.as_mut() {
-                    w.write_batches(chunk_start, &counts);
+    let (mut flushed, mut polled) = (t0, t0);
+    'count: for r in mine.ranges() {
+        if r.start != mine.ranges()[0].start {
+            state = streams.batch_state(r.start); // after a gap left by an earlier run
+        }
+        for b in r.clone() {
+            let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
+            state = streams.next_batch(state);
+            inside += c;
+            counted += 1;
+            counts.push(c);
+            let t = Comm::time();
+            if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
+                if counts.len() == CHUNK {
+                    write_positions(w, chunk_start, &counts);
+                    chunk_start += counts.len() as u64;
+                    counts.clear();
+                }
+                comm.receive_counts(inbox, |first, chunk| {
+                    write_positions(w, first, chunk);
+                    received += chunk.len() as u64;
+                });
+                if let Some(ck) = checkpoints.as_mut() {
+                    if !counts.is_empty() && t - ck.last >= ck.every {
+                        write_positions(w, chunk_start, &counts);
+                        chunk_start += counts.len() as u64;
+                        counts.clear();
+                    }
+                    let own = my_positions.start..chunk_start;
+                    ck.maybe_save(&config, &done_before, &work, inbox, own, w, t);
+                }
+                if !stop_sent && (signals::received().is_some() || inbox.stop_requested) {
+                    comm.order_stop();
+                    stop_sent = true;
+                }
+                if let Some(p) = progress.as_mut() {
+                    p.update(counted + received);
                 }
             } else {
-                comm.send_counts(&counts);
-            }
-            chunk_start += counts.len() as u64;
-            counts.clear();
-            flushed = t;
-        }
-        if let Some(inbox) = inbox.as_mut() {
-            comm.receive_counts(inbox, false, |first, chunk| {
-                if let Some(w) = writer.as_mut() {
-                    w.write_batches(first, chunk);
+                if counts.len() == CHUNK || t - flushed >= flush_every {
+                    comm.send_counts(&counts, false);
+                    counts.clear();
+                    flushed = t;
                 }
-                received += chunk.len() as u64;
-            });
+                if !stop_asked && signals::received().is_some() {
+                    comm.request_stop();
+                    stop_asked = true;
+                }
+                if stop_asked || t - polled >= STOP_POLL_SECONDS {
+                    polled = t;
+                    stop_got = comm.stop_ordered();
+                }
+            }
+            moving += Comm::time() - t;
+            if stop_sent || stop_got {
+                break 'count;
+            }
         }
-        if let Some(p) = progress.as_mut() {
-            p.update(b + 1 - mine.start + received);
-        }
-        moving += Comm::time() - t;
     }
     let compute = Comm::time() - t0 - moving;
-    drop(counts);
-    if let (Some(inbox), Some(p)) = (inbox.as_mut(), progress.as_mut()) {
-        let own = mine.end - mine.start;
-        comm.receive_counts(inbox, true, |first, chunk| {
-            if let Some(w) = writer.as_mut() {
-                w.write_batches(first, chunk);
+    if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
+        write_positions(w, chunk_start, &counts);
+        chunk_start += counts.len() as u64;
+        // The other ranks' last counts; a stop can still be ordered meanwhile.
+        while inbox.due() {
+            let arrived = comm.receive_counts(inbox, |first, chunk| {
+                write_positions(w, first, chunk);
+                received += chunk.len() as u64;
+            });
+            if !stop_sent && (signals::received().is_some() || inbox.stop_requested) {
+                comm.order_stop();
+                stop_sent = true;
             }
-            received += chunk.len() as u64;
-            p.update(own + received);
-        });
-        p.finish(own + received);
+            if let Some(ck) = checkpoints.as_mut() {
+                let own = my_positions.start..chunk_start;
+                ck.maybe_save(&config, &done_before, &work, inbox, own, w, Comm::time());
+            }
+            if let Some(p) = progress.as_mut() {
+                p.update(counted + received);
+            }
+            if !arrived {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            p.finish(counted + received);
+        }
+    } else {
+        comm.send_counts(&counts, true);
     }
-    drop(inbox);
+    drop(counts);
+    // Every rank learns whether a stop was ordered; a rank that left its loop
+    // before the order came still receives it.
+    let stopped = comm.broadcast(u8::from(stop_sent)) == 1;
+    if stopped && !root && !stop_got {
+        comm.await_stop_order();
+    }
 
     // ---- Reduce and gather, timed from when every rank has finished counting.
     comm.barrier();
     let t1 = Comm::time();
     let total = comm.sum_to_root(inside);
     let compute_all = comm.gather(compute);
+    let counted_all = comm.gather(counted);
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
     let cpus = comm.gather(host_cpus());
@@ -212,29 +326,56 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let write = writer.as_ref().map_or(0.0, Hdf5Writer::seconds);
 
     // ---- Report (rank 0), then every rank leaves with rank 0's status.
-    let status = match (total, compute_all, hosts, kernels, cpus, writer, target) {
+    let status = match (
+        total,
+        compute_all,
+        counted_all,
+        hosts,
+        kernels,
+        cpus,
+        writer,
+        target,
+    ) {
         (
             Some(total),
             Some(compute_all),
+            Some(counted_all),
             Some(hosts),
             Some(kernels),
             Some(cpus),
             Some(writer),
             Some(target),
         ) => {
-            let per_rank = (0..ranks)
-                .map(|r| {
-                    let range = plan.rank_range(r, ranks);
-                    RankFigures {
-                        compute_seconds: compute_all[r as usize],
-                        first_batch: range.start,
-                        batch_count: range.end - range.start,
-                        host: hosts[r as usize].clone(),
-                        kernel: kernels[r as usize].clone(),
-                        cpus: cpus[r as usize],
-                    }
+            let shares: Vec<_> = (0..ranks).map(|r| share(positions, r, ranks)).collect();
+            let per_rank = (0..ranks as usize)
+                .map(|r| RankFigures {
+                    compute_seconds: compute_all[r],
+                    first_batch: work
+                        .slice(shares[r].clone())
+                        .ranges()
+                        .first()
+                        .map_or(0, |x| x.start),
+                    batch_count: counted_all[r],
+                    host: hosts[r].clone(),
+                    kernel: kernels[r].clone(),
+                    cpus: cpus[r],
                 })
                 .collect();
+            let done_now = (0..ranks as usize).fold(done_before.clone(), |d, r| {
+                let s = shares[r].start;
+                d.union(&work.slice(s..s + counted_all[r]))
+            });
+            let outcome = Outcome {
+                inside: total + resumed.as_ref().map_or(0, |r| r.inside),
+                resumed_batches: done_before.count(),
+                resumed_samples: plan.samples_in_all(&done_before),
+                resumed_from: config.resume.as_ref().map(|p| p.display().to_string()),
+                checkpoint: config.checkpoint.as_ref().map(|p| p.display().to_string()),
+                stopped_by: stopped.then(|| {
+                    signals::received().map_or("a signal on another rank".into(), signals::name)
+                }),
+                done: done_now,
+            };
             let timings = Timings {
                 setup,
                 reduce,
@@ -243,17 +384,103 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             };
             let report = Report::new(
                 &config,
-                total,
+                outcome,
                 per_rank,
                 timings,
                 iso8601(started_at),
                 Slurm::from_env(),
             );
-            finish(&report, writer, &target)
+            let saved = checkpoints
+                .as_ref()
+                .map(|ck| ck.save_final(&config, &report, &writer));
+            let status = finish(&report, writer, &target);
+            match saved {
+                Some(Err(e)) => {
+                    eprintln!("mcpi: error: {e}");
+                    EXIT_FAILURE
+                }
+                _ if status == EXIT_OK || status == EXIT_VERDICT_FAILED => {
+                    if report.complete {
+                        status
+                    } else {
+                        EXIT_STOPPED
+                    }
+                }
+                _ => status,
+            }
         }
         _ => EXIT_OK,
     };
     comm.broadcast(status)
+}
+
+/// How often the other ranks look for rank 0's stop order (a non-blocking
+/// probe) when they have no signal of their own.
+const STOP_POLL_SECONDS: f64 = 0.01;
+
+/// Rank 0's checkpoints: where, how often, and when last written.
+struct Checkpointer {
+    path: PathBuf,
+    every: f64,
+    last: f64,
+    failed: bool,
+}
+
+impl Checkpointer {
+    /// Writes a checkpoint if one is due at time `now`: the batches done before
+    /// this run, rank 0's own (`own` positions, already in the report file) and
+    /// what the other ranks have sent. A failure is reported once; the previous
+    /// checkpoint stays as it was and the run goes on.
+    #[allow(clippy::too_many_arguments)]
+    fn maybe_save(
+        &mut self,
+        config: &Config,
+        done_before: &Intervals,
+        work: &Intervals,
+        inbox: &Inbox,
+        own: Range<u64>,
+        writer: &Hdf5Writer,
+        now: f64,
+    ) {
+        if now - self.last < self.every {
+            return;
+        }
+        self.last = now;
+        let mut done = done_before.union(&work.slice(own));
+        for r in 1..inbox.start.len() {
+            done = done.union(&work.slice(inbox.start[r]..inbox.next[r]));
+        }
+        let result = self.save(config, &done, writer);
+        match result {
+            Err(e) if !self.failed => {
+                eprintln!("mcpi: error: {e} (the previous checkpoint is kept; the run goes on)");
+                self.failed = true;
+            }
+            Ok(()) => self.failed = false,
+            Err(_) => {}
+        }
+    }
+
+    fn save(&self, config: &Config, done: &Intervals, writer: &Hdf5Writer) -> Result<(), Error> {
+        checkpoint::save(&self.path, config, done, |range| writer.read_batches(range))
+    }
+
+    /// The checkpoint at the end of the run, stopped or complete.
+    fn save_final(
+        &self,
+        config: &Config,
+        report: &Report,
+        writer: &Hdf5Writer,
+    ) -> Result<(), Error> {
+        self.save(config, &report.done, writer)
+    }
+}
+
+/// What rank 0 prepares before any work.
+struct Prepared {
+    target: Target,
+    writer: Hdf5Writer,
+    resumed: Option<Resumed>,
 }
 
 /// The CPUs this host gives the job: its online logical CPUs, or fewer under
@@ -274,10 +501,39 @@ pub fn host_cpus() -> u64 {
 }
 
 /// Resolves the report files and opens the HDF5 writer (rank 0).
-fn prepare_output(config: &Config, now: SystemTime) -> Result<(Target, Hdf5Writer), Error> {
+fn prepare_output(config: &Config, now: SystemTime) -> Result<Prepared, Error> {
     let target = Target::resolve(config.output.as_deref(), config.force, now)?;
-    let writer = Hdf5Writer::create(&target.h5, config.plan.batches)?;
-    Ok((target, writer))
+    if let Some(ck) = &config.checkpoint {
+        let bad = |why: &str| Error::Usage(format!("--checkpoint {}: {why}", ck.display()));
+        let dir = match ck.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(bad("its directory does not exist"));
+        }
+        if ck.is_dir() {
+            return Err(bad("is a directory"));
+        }
+        let continuing = config.resume.as_deref() == Some(ck.as_path());
+        if ck.exists() && !continuing && !config.force {
+            return Err(bad(
+                "exists (continue it with --resume, or use --force to start over)",
+            ));
+        }
+    }
+    let mut writer = Hdf5Writer::create(&target.h5, config.plan.batches)?;
+    let resumed = match &config.resume {
+        Some(path) => Some(checkpoint::load(path, config, |first, counts| {
+            writer.write_batches(first, counts)
+        })?),
+        None => None,
+    };
+    Ok(Prepared {
+        target,
+        writer,
+        resumed,
+    })
 }
 
 /// Writes both files, prints the text view and returns the exit status (rank 0).

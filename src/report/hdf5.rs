@@ -1,6 +1,7 @@
 //! The HDF5 view of a [`Report`]: the report's scalars as attributes of the root
 //! group (named as the JSON keys; nested objects flattened with `_`), datasets
-//! `/batches/inside` and `/ranks/{compute_seconds,first_batch,batch_count,cpus,host,kernel}`.
+//! `/batches/inside`, `/done/{start,end}` (the batches counted, as intervals) and
+//! `/ranks/{compute_seconds,first_batch,batch_count,cpus,host,kernel}`.
 //!
 //! The writer is opened before the run, so per-batch counts stream into the file
 //! in chunks and rank 0's memory stays bounded however many batches there are.
@@ -28,7 +29,7 @@ pub struct Hdf5Writer {
 
 /// HDF5's error as one line: the system's reason when it gives one (`No space
 /// left on device`), else the first line of its message.
-fn h5err(e: hdf5::Error) -> String {
+pub(crate) fn h5err(e: hdf5::Error) -> String {
     let text = e.to_string();
     if let Some(start) = text.find("error message = '") {
         let rest = &text[start + 17..];
@@ -89,6 +90,18 @@ impl Hdf5Writer {
         self.seconds += t.elapsed().as_secs_f64();
     }
 
+    /// Reads back the counts of batches `range`, as written so far (for a
+    /// checkpoint).
+    pub fn read_batches(&self, range: std::ops::Range<u64>) -> Result<Vec<u64>, String> {
+        if let Some(why) = &self.failed {
+            return Err(format!("the report file failed earlier: {why}"));
+        }
+        let ds = self.inside.as_ref().expect("open until finish");
+        ds.read_slice_1d::<u64, _>(range.start as usize..range.end as usize)
+            .map(|a| a.to_vec())
+            .map_err(h5err)
+    }
+
     /// Seconds spent in [`Hdf5Writer::write_batches`].
     pub fn seconds(&self) -> f64 {
         self.seconds
@@ -120,6 +133,18 @@ fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
             write_attr(file, key, value)?;
         }
     }
+    let done = file.create_group("done")?;
+    let ranges = r.done.ranges();
+    dataset(
+        &done,
+        "start",
+        &ranges.iter().map(|x| x.start).collect::<Vec<u64>>(),
+    )?;
+    dataset(
+        &done,
+        "end",
+        &ranges.iter().map(|x| x.end).collect::<Vec<u64>>(),
+    )?;
     let ranks = file.create_group("ranks")?;
     let col =
         |f: &dyn Fn(&super::RankFigures) -> u64| r.per_rank.iter().map(f).collect::<Vec<u64>>();

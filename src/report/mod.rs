@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::Config;
 use crate::stats::{Estimate, Verdict};
+use crate::work::Intervals;
 
 /// Minimum, mean and maximum of a per-rank figure.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +80,25 @@ pub struct RankFigures {
     pub cpus: u64,
 }
 
+/// What the run counted, resumed batches included.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Samples inside the circle, over all completed batches.
+    pub inside: u64,
+    /// The completed batches.
+    pub done: Intervals,
+    /// Batches taken over from the checkpoint resumed, if any.
+    pub resumed_batches: u64,
+    /// Their samples.
+    pub resumed_samples: u64,
+    /// The checkpoint resumed.
+    pub resumed_from: Option<String>,
+    /// The checkpoint written.
+    pub checkpoint: Option<String>,
+    /// The signal that stopped the run early (`SIGTERM`, …).
+    pub stopped_by: Option<String>,
+}
+
 /// Timings measured by the run, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timings {
@@ -100,6 +120,9 @@ pub struct Report {
     pub version: String,
     /// Whether every batch was counted.
     pub complete: bool,
+    /// The signal that stopped the run before every batch was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
     /// `PASS` when |z| ≤ 4, else `FAIL`.
     pub verdict: Verdict,
     /// `--label`: the study the run belongs to.
@@ -119,9 +142,24 @@ pub struct Report {
     pub batches: u64,
     /// Number of MPI ranks.
     pub ranks: u64,
-    /// Samples inside the circle.
+    /// Batches counted (all of them when complete), resumed ones included.
+    #[serde(default)]
+    pub batches_done: u64,
+    /// Samples in those batches: what the estimate is made of.
+    #[serde(default)]
+    pub samples_done: u64,
+    /// Batches taken over from the checkpoint resumed (0 for a fresh run).
+    #[serde(default)]
+    pub resumed_batches: u64,
+    /// The checkpoint resumed (`--resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
+    /// The checkpoint written (`--checkpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// Samples inside the circle, over the batches done.
     pub inside: u64,
-    /// 4 · inside / samples.
+    /// 4 · inside / samples_done.
     pub pi_estimate: f64,
     /// π, for comparison.
     pub pi: f64,
@@ -147,7 +185,8 @@ pub struct Report {
     pub reduce_seconds: f64,
     /// Rank 0's time writing per-batch counts.
     pub write_seconds: f64,
-    /// samples / max compute seconds: the figure of merit.
+    /// Samples counted by this run (not resumed) / max compute seconds: the
+    /// figure of merit.
     pub samples_per_second: f64,
     /// samples_per_second / ranks.
     pub samples_per_second_per_rank: f64,
@@ -164,24 +203,36 @@ pub struct Report {
     /// Per-rank figures (HDF5 `/ranks`; not in JSON).
     #[serde(skip)]
     pub per_rank: Vec<RankFigures>,
+    /// The completed batches (HDF5 `/done`; not in JSON).
+    #[serde(skip)]
+    pub done: Intervals,
 }
 
 impl Report {
-    /// Assembles the report of a complete run of `config`.
+    /// Assembles the report of a run of `config`.
     pub fn new(
         config: &Config,
-        inside: u64,
+        outcome: Outcome,
         per_rank: Vec<RankFigures>,
         timings: Timings,
         started_at: String,
         slurm: Option<Slurm>,
     ) -> Report {
         let plan = &config.plan;
-        let est = Estimate::new(inside, plan.samples);
+        let inside = outcome.inside;
+        let batches_done = outcome.done.count();
+        let samples_done: u64 = outcome
+            .done
+            .ranges()
+            .iter()
+            .map(|r| plan.samples_in(r.clone()))
+            .sum();
+        let est = Estimate::new(inside, samples_done);
         let pi = std::f64::consts::PI;
         let compute: Vec<f64> = per_rank.iter().map(|r| r.compute_seconds).collect();
         let compute_seconds = Spread::of(&compute);
-        let samples_per_second = plan.samples as f64 / compute_seconds.max;
+        let samples_per_second =
+            (samples_done - outcome.resumed_samples) as f64 / compute_seconds.max;
         let distinct = |field: fn(&RankFigures) -> &String| {
             let mut seen: Vec<String> = Vec::new();
             for r in &per_rank {
@@ -198,7 +249,8 @@ impl Report {
         });
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            complete: true,
+            complete: batches_done == plan.batches,
+            stopped_by: outcome.stopped_by,
             verdict: est.verdict,
             label: config.label.clone(),
             seed: config.seed,
@@ -208,6 +260,11 @@ impl Report {
             batch_size: plan.batch_size,
             batches: plan.batches,
             ranks: per_rank.len() as u64,
+            batches_done,
+            samples_done,
+            resumed_batches: outcome.resumed_batches,
+            resumed_from: outcome.resumed_from,
+            checkpoint: outcome.checkpoint,
             inside,
             pi_estimate: est.pi,
             pi,
@@ -233,6 +290,7 @@ impl Report {
             oversubscribed,
             slurm,
             per_rank,
+            done: outcome.done,
         }
     }
 

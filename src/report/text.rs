@@ -14,6 +14,26 @@ pub fn render(r: &Report, files: &str) -> String {
         "samples",
         format!("{} ({} batches of {})", r.samples, r.batches, r.batch_size),
     );
+    if !r.complete {
+        line(
+            "INCOMPLETE",
+            format!(
+                "{} of {} batches ({} samples){}",
+                r.batches_done,
+                r.batches,
+                r.samples_done,
+                r.stopped_by
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(", stopped by {s}"))
+            ),
+        );
+    }
+    if let Some(from) = &r.resumed_from {
+        line(
+            "resumed",
+            format!("{} batches from {from}", r.resumed_batches),
+        );
+    }
     line("inside", r.inside.to_string());
     line("pi estimate", format!("{:.12}", r.pi_estimate));
     line("pi", format!("{:.12}", r.pi));
@@ -91,9 +111,17 @@ pub fn render(r: &Report, files: &str) -> String {
     if !files.is_empty() {
         line("report", files.to_string());
     }
+    if let Some(ck) = &r.checkpoint {
+        line("checkpoint", ck.clone());
+    }
     let _ = writeln!(
         o,
-        "{}: pi = {:.10} ± {:.2e} (95%), {:.2} sigma from pi",
+        "{}{}: pi = {:.10} ± {:.2e} (95%), {:.2} sigma from pi",
+        if r.complete {
+            ""
+        } else {
+            "INCOMPLETE, so far "
+        },
         r.verdict.as_str(),
         r.pi_estimate,
         crate::stats::Z95 * r.std_error,
