@@ -71,7 +71,7 @@ pub fn save(
     done: &Intervals,
     mut counts: impl FnMut(Range<u64>) -> Result<Vec<u64>, String>,
 ) -> Result<(), Error> {
-    let fail = |why: String| Error::Write {
+    let fail = |why: String| Error::Checkpoint {
         path: path.to_path_buf(),
         why,
     };
@@ -153,8 +153,12 @@ pub fn save(
         }
         file.close().map_err(h5)?;
     }
-    tmp.sync()?;
-    tmp.place(true)
+    let as_checkpoint = |e: Error| match e {
+        Error::Write { why, .. } => fail(why),
+        other => other,
+    };
+    tmp.sync().map_err(as_checkpoint)?;
+    tmp.place(true).map_err(as_checkpoint)
 }
 
 /// Reads the checkpoint at `path` for a resume of `config` (`--resume`), checks

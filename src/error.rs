@@ -24,6 +24,14 @@ pub enum Error {
         /// The underlying error.
         why: String,
     },
+    /// Writing a checkpoint failed (the previous one, if any, is intact).
+    #[error("checkpoint {path}: {why}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The underlying error.
+        why: String,
+    },
     /// MPI could not be initialised.
     #[error("MPI initialisation failed (was MPI already initialised?)")]
     MpiInit,
@@ -46,7 +54,7 @@ impl Error {
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Output { .. } => EXIT_USAGE,
-            Error::Write { .. } | Error::MpiInit => EXIT_FAILURE,
+            Error::Write { .. } | Error::Checkpoint { .. } | Error::MpiInit => EXIT_FAILURE,
         }
     }
 }

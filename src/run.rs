@@ -55,6 +55,9 @@ fn say_error(comm: &Comm, msg: &dyn std::fmt::Display) {
 }
 
 fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
+    // From here on a stop signal only sets a flag; the count loop acts on it (a
+    // signal that comes before the loop stops the run after its first batch).
+    signals::install();
     // ---- Parse and check: every rank parses the same arguments, so every rank
     // reaches the same decision without talking; only rank 0 speaks. An MPMD
     // launch could hand ranks different arguments: that is refused first.
@@ -161,13 +164,12 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         }
     };
 
-    // ---- Set up: the streams; stop signals are caught from here on.
+    // ---- Set up: the streams.
     let mut streams = Streams::new(config.seed);
     let mut state = mine
         .ranges()
         .first()
         .map_or(streams.batch_state(0), |r| streams.batch_state(r.start));
-    signals::install();
     comm.barrier();
     let setup = started.elapsed().as_secs_f64();
 

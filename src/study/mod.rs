@@ -267,8 +267,11 @@ fn read_run(path: &Path) -> Result<Run, Error> {
 /// Groups `runs` into series. Incomplete runs are left out (and returned, so the
 /// caller can say so).
 pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Error> {
-    let (complete, partial): (Vec<Run>, Vec<Run>) =
-        runs.into_iter().partition(|r| r.report.complete);
+    // Incomplete runs, and resumed ones (whose times cover only their last
+    // part), say nothing about scaling.
+    let (complete, partial): (Vec<Run>, Vec<Run>) = runs
+        .into_iter()
+        .partition(|r| r.report.complete && r.report.resumed_batches == 0);
     let mut by_setting: BTreeMap<Setting, Vec<Run>> = BTreeMap::new();
     for run in complete {
         by_setting
@@ -462,8 +465,13 @@ fn study(args: &StudyArgs) -> Result<(), Error> {
     let (series, partial) = series(runs, args.kind)?;
     for run in &partial {
         eprintln!(
-            "mcpi study: warning: {}: incomplete run left out",
-            run.path.display()
+            "mcpi study: warning: {}: {} run left out",
+            run.path.display(),
+            if run.report.complete {
+                "resumed"
+            } else {
+                "incomplete"
+            }
         );
     }
     if series.is_empty() {

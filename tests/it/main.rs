@@ -6,6 +6,7 @@ mod determinism;
 mod kernels;
 mod progress;
 mod report;
+mod restart;
 mod slurm;
 mod study;
 mod util;
