@@ -19,7 +19,7 @@ use crate::util::{json, mcpi, Scratch, TIMEOUT};
 const RUN: [&str; 4] = ["--samples", "1e10", "--batch-size", "5e7"];
 
 /// The inside count of [`RUN`], uninterrupted (computed once).
-fn reference_inside() -> u64 {
+pub fn reference_inside() -> u64 {
     static INSIDE: OnceLock<u64> = OnceLock::new();
     *INSIDE.get_or_init(|| {
         let dir = Scratch::new("restart-ref");

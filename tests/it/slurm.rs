@@ -186,6 +186,42 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
     std::fs::create_dir_all(&submit).unwrap();
     let cluster = Cluster::up(scratch.path().join("cluster"));
 
+    // A long run, stopped as by the time-limit warning (USR1 to the batch shell
+    // only), must requeue itself and complete with the uninterrupted count.
+    let requeued_results = scratch.path().join("results-requeued");
+    let mut requeued = Job::new("mcpi.sbatch", "mpirun", 2, 10_000_000_000);
+    let out = run(cluster
+        .command("sbatch")
+        .current_dir(&submit)
+        .args(["--parsable", "--nodes=1", "--time=5", "--ntasks-per-node=2"])
+        .arg(format!("{ROOT}/slurm/mcpi.sbatch"))
+        .env_remove("RANKS")
+        .env("MCPI", env!("CARGO_BIN_EXE_mcpi"))
+        .env("RESULTS", &requeued_results)
+        .env("LAUNCHER", "mpirun")
+        .env("SAMPLES", "1e10")
+        .env("BATCH_SIZE", "5e7")
+        .env("REPEATS", "1")
+        .env("CHECKPOINT_INTERVAL", "0.2s")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"));
+    requeued.id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success(), "sbatch: {}", output_text(&out));
+    let checkpoint = requeued_results.join(format!("run-j{}-N1-n2-r1.ckpt.h5", requeued.id));
+    let deadline = Instant::now() + JOBS_TIMEOUT;
+    while !checkpoint.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint:\n{}",
+            tail(&requeued.log(&submit), 60)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let signal = run(cluster
+        .command("scancel")
+        .args(["--signal=USR1", "--batch", &requeued.id]));
+    assert!(signal.status.success(), "scancel: {}", output_text(&signal));
+
     // 2e8 samples: the same count from mcpi (4 and 3 ranks), strong scaling
     // (1 to 4 ranks) and weak scaling on 4 ranks (4 x 5e7).
     let mut jobs = vec![
@@ -418,6 +454,43 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
             job.log(&submit).display()
         );
     }
+
+    // The requeued job: stopped once, requeued, resumed, complete, and the
+    // count of an uninterrupted run.
+    let deadline = Instant::now() + JOBS_TIMEOUT;
+    let fields = loop {
+        let fields = cluster.job_fields(&requeued.id);
+        if fields
+            .get("JobState")
+            .is_some_and(|s| s == "COMPLETED" || s == "FAILED" || s == "CANCELLED")
+        {
+            break fields;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requeued job unfinished:\n{}",
+            diagnose(&requeued)
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(fields["JobState"], "COMPLETED", "{}", diagnose(&requeued));
+    assert_eq!(fields["Restarts"], "1", "{}", diagnose(&requeued));
+    let log = std::fs::read_to_string(requeued.log(&submit)).unwrap_or_default();
+    assert!(
+        log.contains("requeueing job") && log.contains("repeat 1, resumed"),
+        "{log}"
+    );
+    let report = json(&requeued_results.join(format!("run-j{}-N1-n2-r1.json", requeued.id)));
+    assert_eq!(report["complete"], true, "{report:#}");
+    assert!(
+        report["resumed_batches"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["inside"],
+        crate::restart::reference_inside(),
+        "{report:#}"
+    );
 }
 
 /// Runs a command to completion, its output captured. The commands here time

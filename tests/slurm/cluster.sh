@@ -159,7 +159,8 @@ SlurmdPort=$((port + 1))
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$DIR/munge/munge.socket
+# cred_expire also delays a requeued job's restart (default 120 s).
+AuthInfo=socket=$DIR/munge/munge.socket,cred_expire=5
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
 SlurmctldPidFile=$DIR/run/slurmctld.pid
