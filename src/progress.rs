@@ -117,7 +117,7 @@ impl Progress {
     pub fn finish(&mut self, done: u64) {
         let text = match self.style {
             Style::Bar if self.shown_any => "\r\x1b[2K".to_string(),
-            Style::Lines => self.line(done),
+            Style::Lines => self.line_at(done, true),
             _ => return,
         };
         let _ = std::io::stderr().write_all(text.as_bytes());
@@ -142,9 +142,18 @@ impl Progress {
     }
 
     fn line(&self, done: u64) -> String {
+        self.line_at(done, false)
+    }
+
+    /// A line after `done` batches; `closing`: the run has ended (done, or
+    /// stopped early).
+    fn line_at(&self, done: u64, closing: bool) -> String {
         let (frac, rate, left) = self.figures(done);
+        let took = duration(self.start.elapsed().as_secs_f64());
         let tail = if done >= self.batches {
-            format!("done in {}", duration(self.start.elapsed().as_secs_f64()))
+            format!("done in {took}")
+        } else if closing {
+            format!("stopped after {took}")
         } else {
             format!("{} left", duration(left))
         };
@@ -216,6 +225,7 @@ mod tests {
                     .line(199)
                     .contains(" 99% ")
         );
+        assert!(p.line_at(3, true).contains("stopped after"));
         let end = p.line(10);
         assert!(
             end.contains("100% (10 of 10 batches)") && end.contains("done in"),
