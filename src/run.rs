@@ -16,7 +16,7 @@ use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_VERDICT_FAILED};
 use crate::plan::share;
 use crate::progress::{flush_seconds, Progress};
-use crate::report::files::{iso8601, write_temp, Target};
+use crate::report::files::{iso8601, same_file, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, Outcome, RankFigures, Report, Slurm, Timings};
 use crate::signals;
@@ -26,6 +26,7 @@ use crate::work::Intervals;
 
 /// Runs mcpi with the process's arguments and returns its exit status.
 pub fn main() -> ExitCode {
+    signals::install(); // before MPI_Init, which can take a while at scale
     let started = Instant::now();
     let started_at = SystemTime::now();
     let comm = match Comm::init() {
@@ -363,17 +364,17 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                     cpus: cpus[r],
                 })
                 .collect();
-            let done_now = (0..ranks as usize).fold(done_before.clone(), |d, r| {
-                let s = shares[r].start;
-                d.union(&work.slice(s..s + counted_all[r]))
-            });
+            let done_now = done_before.union_all(
+                (0..ranks as usize)
+                    .map(|r| work.slice(shares[r].start..shares[r].start + counted_all[r])),
+            );
             let outcome = Outcome {
                 inside: total + resumed.as_ref().map_or(0, |r| r.inside),
                 resumed_batches: done_before.count(),
                 resumed_samples: plan.samples_in_all(&done_before),
                 resumed_from: config.resume.as_ref().map(|p| p.display().to_string()),
                 checkpoint: config.checkpoint.as_ref().map(|p| p.display().to_string()),
-                stopped_by: stopped.then(|| {
+                stopped_by: (stopped && counted_all.iter().sum::<u64>() < positions).then(|| {
                     signals::received().map_or("a signal on another rank".into(), signals::name)
                 }),
                 done: done_now,
@@ -448,10 +449,8 @@ impl Checkpointer {
             return;
         }
         self.last = now;
-        let mut done = done_before.union(&work.slice(own));
-        for r in 1..inbox.start.len() {
-            done = done.union(&work.slice(inbox.start[r]..inbox.next[r]));
-        }
+        let others = (1..inbox.start.len()).map(|r| work.slice(inbox.start[r]..inbox.next[r]));
+        let done = done_before.union_all(std::iter::once(work.slice(own)).chain(others));
         let result = self.save(config, &done, writer);
         match result {
             Err(e) if !self.failed => {
@@ -517,12 +516,26 @@ fn prepare_output(config: &Config, now: SystemTime) -> Result<Prepared, Error> {
         if ck.is_dir() {
             return Err(bad("is a directory"));
         }
-        let continuing = config.resume.as_deref() == Some(ck.as_path());
+        if [&target.h5, &target.json].iter().any(|f| same_file(f, ck)) {
+            return Err(bad("is one of the report files (--output)"));
+        }
+        let continuing = config.resume.as_deref().is_some_and(|r| same_file(r, ck));
         if ck.exists() && !continuing && !config.force {
             return Err(bad(
                 "exists (continue it with --resume, or use --force to start over)",
             ));
         }
+    }
+    if let Some(ck) = &config.checkpoint {
+        // Prove the checkpoint's directory writable now, not at the first checkpoint.
+        let probe = crate::report::files::TempFile::for_dest(ck);
+        std::fs::write(&probe.path, b"").map_err(|e| {
+            Error::Usage(format!(
+                "--checkpoint {}: cannot create files in its directory: {}",
+                ck.display(),
+                crate::report::files::io_reason(&e)
+            ))
+        })?;
     }
     let mut writer = Hdf5Writer::create(&target.h5, config.plan.batches)?;
     let resumed = match &config.resume {

@@ -1,26 +1,22 @@
 //! Graceful stop: SIGTERM, SIGINT and SIGUSR1 only set a flag, which the count
-//! loop reads at batch boundaries. Later signals are counted and otherwise
-//! ignored, so a second Ctrl-C or `scancel` cannot interrupt the checkpoint and
-//! report being written.
+//! loop reads at batch boundaries. Later signals change nothing, so a second
+//! Ctrl-C or `scancel` cannot interrupt the checkpoint and report being written.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The first stop signal received, or 0.
 static FIRST: AtomicI32 = AtomicI32::new(0);
-/// How many stop signals arrived.
-static COUNT: AtomicU32 = AtomicU32::new(0);
 
 /// The signals that ask for a graceful stop.
 pub const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
 
 extern "C" fn on_signal(signo: libc::c_int) {
-    // Only async-signal-safe work: two atomic operations.
+    // Only async-signal-safe work: one atomic operation.
     let _ = FIRST.compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst);
-    COUNT.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Installs the handlers (after MPI_Init, so they replace any the MPI library
-/// set for these signals).
+/// Installs the handlers: at start-up, and again after MPI_Init, so they
+/// replace any the MPI library set for these signals.
 pub fn install() {
     for signo in STOP_SIGNALS {
         // SAFETY: a zeroed sigaction with a handler that only touches atomics;
@@ -41,11 +37,6 @@ pub fn received() -> Option<i32> {
         0 => None,
         s => Some(s),
     }
-}
-
-/// How many stop signals have arrived.
-pub fn count() -> u32 {
-    COUNT.load(Ordering::Relaxed)
 }
 
 /// `SIGTERM`, `SIGINT`, `SIGUSR1`.

@@ -47,6 +47,15 @@ impl Intervals {
         Intervals::new(out)
     }
 
+    /// The batches in this or any of `others` (one sort for all).
+    pub fn union_all(&self, others: impl Iterator<Item = Intervals>) -> Intervals {
+        let mut all = self.0.clone();
+        for o in others {
+            all.extend(o.0);
+        }
+        Intervals::new(all)
+    }
+
     /// The batches in either.
     pub fn union(&self, other: &Intervals) -> Intervals {
         Intervals::new(self.0.iter().chain(&other.0).cloned().collect())

@@ -71,6 +71,21 @@ fn output_error(path: &Path, why: &str) -> Error {
     }
 }
 
+/// Whether `a` and `b` name one file, existing or not: the same name in the
+/// same (canonical) directory.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        fs::canonicalize(dir)
+            .map(|d| d.join(p.file_name().unwrap_or_default()))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    canon(a) == canon(b)
+}
+
 /// An I/O error's reason without Rust's "(os error N)" suffix.
 pub fn io_reason(e: &io::Error) -> String {
     let s = e.to_string();

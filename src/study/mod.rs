@@ -18,7 +18,7 @@ use clap::Parser;
 
 use crate::cli::{clap_error_line, Cli, Command, StudyArgs};
 use crate::error::{Error, EXIT_OK, EXIT_USAGE};
-use crate::report::files::{io_reason, write_temp};
+use crate::report::files::{io_reason, same_file, write_temp};
 use crate::report::Report;
 
 /// Which scaling a series shows (`--kind`).
@@ -495,20 +495,6 @@ fn study(args: &StudyArgs) -> Result<(), Error> {
         println!("wrote {}", path.display());
     }
     Ok(())
-}
-
-/// Whether `a` and `b` name one file (existing or not).
-fn same_file(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::canonicalize(dir)
-            .map(|d| d.join(p.file_name().unwrap_or_default()))
-            .unwrap_or_else(|_| p.to_path_buf())
-    };
-    canon(a) == canon(b)
 }
 
 fn check_output(flag: &str, path: &Path, force: bool) -> Result<(), Error> {
