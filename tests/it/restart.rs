@@ -410,6 +410,37 @@ fn bad_checkpoints_are_refused_and_left_alone() {
         );
         assert!(!dir.path().join("out.json").exists() && !dir.path().join("out.h5").exists());
     }
+    // A checkpoint that would be the report itself, or in a missing directory.
+    let run = mcpi(
+        Some(2),
+        &[
+            "run",
+            "--samples",
+            "1e8",
+            "--checkpoint",
+            "o3.h5",
+            "--output",
+            "o3",
+        ],
+        dir.path(),
+    );
+    run.assert_one_error(2, &["--checkpoint", "o3.h5", "--output"]);
+    let run = mcpi(
+        Some(2),
+        &[
+            "run",
+            "--samples",
+            "1e8",
+            "--checkpoint",
+            "nowhere/ck.h5",
+            "--output",
+            "o4",
+        ],
+        dir.path(),
+    );
+    run.assert_one_error(2, &["--checkpoint", "nowhere/ck.h5", "directory"]);
+    assert!(!dir.path().join("o3.json").exists() && !dir.path().join("o4.json").exists());
+
     // An existing checkpoint is not overwritten by a fresh run without --force.
     let run = mcpi(
         Some(2),
