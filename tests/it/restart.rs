@@ -410,52 +410,28 @@ fn bad_checkpoints_are_refused_and_left_alone() {
         );
         assert!(!dir.path().join("out.json").exists() && !dir.path().join("out.h5").exists());
     }
-    // A checkpoint that would be the report itself, or in a missing directory.
-    let run = mcpi(
-        Some(2),
-        &[
+    // A checkpoint that would be the report itself, in a missing directory, or
+    // an existing one (not overwritten by a fresh run without --force).
+    for (checkpoint, output, words) in [
+        ("o3.h5", "o3", ["--output", "report"]),
+        ("nowhere/ck.h5", "o4", ["directory", "exist"]),
+        ("good.h5", "o5", ["exists", "--resume"]),
+    ] {
+        let args = [
             "run",
             "--samples",
             "1e8",
             "--checkpoint",
-            "o3.h5",
+            checkpoint,
             "--output",
-            "o3",
-        ],
-        dir.path(),
-    );
-    run.assert_one_error(2, &["--checkpoint", "o3.h5", "--output"]);
-    let run = mcpi(
-        Some(2),
-        &[
-            "run",
-            "--samples",
-            "1e8",
-            "--checkpoint",
-            "nowhere/ck.h5",
-            "--output",
-            "o4",
-        ],
-        dir.path(),
-    );
-    run.assert_one_error(2, &["--checkpoint", "nowhere/ck.h5", "directory"]);
-    assert!(!dir.path().join("o3.json").exists() && !dir.path().join("o4.json").exists());
-
-    // An existing checkpoint is not overwritten by a fresh run without --force.
-    let run = mcpi(
-        Some(2),
-        &[
-            "run",
-            "--samples",
-            "1e8",
-            "--checkpoint",
-            "good.h5",
-            "--output",
-            "o2",
-        ],
-        dir.path(),
-    );
-    run.assert_one_error(2, &["--checkpoint", "good.h5", "--resume"]);
+            output,
+        ];
+        let run = mcpi(Some(2), &args, dir.path());
+        let mut names = vec!["--checkpoint", checkpoint];
+        names.extend(words);
+        run.assert_one_error(2, &names);
+        assert!(!dir.path().join(format!("{output}.json")).exists());
+    }
     assert_eq!(std::fs::read(&good).unwrap(), bytes);
 }
 
