@@ -14,7 +14,8 @@ use crate::checkpoint::{self, Resumed};
 use crate::cli::{clap_error_line, Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_VERDICT_FAILED};
-use crate::plan::share;
+use crate::plan::{share, Plan};
+use crate::stats::{Dispersion, DispersionSum};
 use crate::progress::{flush_seconds, Progress};
 use crate::report::files::{iso8601, same_file, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
@@ -377,6 +378,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                 stopped_by: (stopped && counted_all.iter().sum::<u64>() < positions).then(|| {
                     signals::received().map_or("a signal on another rank".into(), signals::name)
                 }),
+                dispersion: dispersion(&writer, &plan, &done_now, total + resumed.as_ref().map_or(0, |r| r.inside)),
                 done: done_now,
             };
             let timings = Timings {
@@ -475,6 +477,26 @@ impl Checkpointer {
     ) -> Result<(), Error> {
         self.save(config, &report.done, writer)
     }
+}
+
+/// The dispersion test over the counted batches, their counts read back from
+/// the report file in chunks (rank 0 holds every count there, never all in
+/// memory). `None` when fewer than two batches were counted or reading failed
+/// (the write error is reported when the file is finished).
+fn dispersion(writer: &Hdf5Writer, plan: &Plan, done: &Intervals, inside: u64) -> Option<Dispersion> {
+    let mut sum = DispersionSum::new(inside, plan.samples_in_all(done));
+    for r in done.ranges() {
+        let mut b = r.start;
+        while b < r.end {
+            let end = r.end.min(b + CHUNK as u64);
+            let counts = writer.read_batches(b..end).ok()?;
+            for (i, x) in (b..end).zip(counts) {
+                sum.add(plan.batch_len(i), x);
+            }
+            b = end;
+        }
+    }
+    sum.finish()
 }
 
 /// What rank 0 prepares before any work.

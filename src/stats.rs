@@ -67,10 +67,200 @@ impl Estimate {
     }
 }
 
+/// The dispersion test fails below this two-sided p-value.
+pub const DISPERSION_P_MIN: f64 = 1e-4;
+
+/// Whether the per-batch counts vary as much as independent streams make them:
+/// a chi-square test of binomial dispersion.
+///
+/// With batch `i` of `n_i` samples holding `x_i` inside and p̂ = Σx/Σn,
+/// χ² = Σ (x_i − n_i·p̂)² / (n_i·p̂·(1 − p̂)) follows a chi-square law with
+/// B − 1 degrees of freedom when the B batches are independent binomial draws
+/// (the short last batch included: each term is scaled by its own n_i). Too large
+/// a χ² means batches differ more than chance allows (correlated samples within
+/// a batch, a stream with a short period); too small means they agree more
+/// (batches drawing the same or overlapping streams). The p-value is two-sided.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dispersion {
+    /// χ².
+    pub chi2: f64,
+    /// Degrees of freedom, B − 1.
+    pub dof: u64,
+    /// 2·min(P(X ≤ χ²), P(X ≥ χ²)), at most 1.
+    pub p_value: f64,
+}
+
+/// Accumulates the dispersion test over batches, in any order and in pieces
+/// (the counts need not be in memory together).
+#[derive(Clone, Copy, Debug)]
+pub struct DispersionSum {
+    p: f64,
+    sum: f64,
+    compensation: f64,
+    batches: u64,
+}
+
+impl DispersionSum {
+    /// A sum for the pooled fraction `inside / samples`.
+    pub fn new(inside: u64, samples: u64) -> DispersionSum {
+        DispersionSum {
+            p: inside as f64 / samples as f64,
+            sum: 0.0,
+            compensation: 0.0,
+            batches: 0,
+        }
+    }
+
+    /// Adds a batch of `n` samples with `x` inside.
+    pub fn add(&mut self, n: u64, x: u64) {
+        let d = x as f64 - n as f64 * self.p;
+        let term = d * d / n as f64;
+        // Kahan summation: 10^8 terms of order p(1 − p).
+        let y = term - self.compensation;
+        let t = self.sum + y;
+        self.compensation = (t - self.sum) - y;
+        self.sum = t;
+        self.batches += 1;
+    }
+
+    /// The test, or `None` with fewer than two batches or a degenerate p̂.
+    pub fn finish(self) -> Option<Dispersion> {
+        let var = self.p * (1.0 - self.p);
+        if self.batches < 2 || var.is_nan() || var <= 0.0 {
+            return None;
+        }
+        let chi2 = self.sum / var;
+        let dof = self.batches - 1;
+        let (lower, upper) = chi2_cdf(chi2, dof as f64);
+        Some(Dispersion {
+            chi2,
+            dof,
+            p_value: (2.0 * lower.min(upper)).min(1.0),
+        })
+    }
+}
+
+/// (P(X ≤ x), P(X ≥ x)) for X chi-square with `k` degrees of freedom.
+pub fn chi2_cdf(x: f64, k: f64) -> (f64, f64) {
+    gamma_p_q(k / 2.0, x / 2.0)
+}
+
+/// ln Γ(a) for a > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15).
+fn ln_gamma(a: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if a < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * a).sin()).ln() - ln_gamma(1.0 - a);
+    }
+    let a = a - 1.0;
+    let mut s = G[0];
+    for (i, g) in G.iter().enumerate().skip(1) {
+        s += g / (a + i as f64);
+    }
+    let t = a + 7.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (a + 0.5) * t.ln() - t + s.ln()
+}
+
+/// The regularized incomplete gamma functions (P(a, x), Q(a, x)): a series below
+/// x = a + 1, a continued fraction (modified Lentz) above.
+fn gamma_p_q(a: f64, x: f64) -> (f64, f64) {
+    if x <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let front = (a * x.ln() - x - ln_gamma(a)).exp();
+    if x < a + 1.0 {
+        let (mut term, mut sum, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..100_000_000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-16 {
+                break;
+            }
+        }
+        let p = (sum * front).min(1.0);
+        (p, 1.0 - p)
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..100_000_000u64 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let delta = d * c;
+            h *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        let q = (front * h).min(1.0);
+        (1.0 - q, q)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::f64::consts::PI;
+
+    #[test]
+    fn chi_square_tails_match_known_values() {
+        // Reference values (scipy.stats.chi2): cdf(3.84146, 1) = 0.95,
+        // sf(18.307, 10) = 0.05, sf(124.342, 100) = 0.05, cdf(77.929, 100) = 0.05.
+        let close = |a: f64, b: f64| (a - b).abs() < 2e-5;
+        assert!(close(chi2_cdf(3.841_459, 1.0).0, 0.95));
+        assert!(close(chi2_cdf(18.307_038, 10.0).1, 0.05));
+        assert!(close(chi2_cdf(124.342_113, 100.0).1, 0.05));
+        assert!(close(chi2_cdf(77.929_465, 100.0).0, 0.05));
+        // Large degrees of freedom: the median is near k(1 − 2/(9k))^3.
+        let k: f64 = 1e6;
+        let (lo, hi) = chi2_cdf(k * (1.0 - 2.0 / (9.0 * k)).powi(3), k);
+        assert!((lo - 0.5).abs() < 1e-3 && (hi - 0.5).abs() < 1e-3, "{lo} {hi}");
+        assert!((ln_gamma(10.0) - 362_880f64.ln()).abs() < 1e-12);
+        assert!((ln_gamma(0.5) - PI.sqrt().ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dispersion_of_exact_binomial_spread_is_central() {
+        // Counts exactly at n·p ± sqrt(n·p·(1−p)), alternating: χ² = B, dof B − 1.
+        let (n, p) = (10_000u64, 0.5);
+        let sd = (n as f64 * p * (1.0 - p)).sqrt();
+        let counts: Vec<u64> = (0..1000)
+            .map(|i| (n as f64 * p + if i % 2 == 0 { sd } else { -sd }) as u64)
+            .collect();
+        let mut s = DispersionSum::new(counts.iter().sum(), n * 1000);
+        counts.iter().for_each(|&x| s.add(n, x));
+        let d = s.finish().unwrap();
+        assert_eq!(d.dof, 999);
+        assert!((d.chi2 - 1000.0).abs() < 5.0, "{}", d.chi2);
+        assert!(d.p_value > 0.5, "{}", d.p_value);
+        // Identical counts: no spread at all, a tiny lower tail.
+        let mut same = DispersionSum::new(5000 * 1000, n * 1000);
+        (0..1000).for_each(|_| same.add(n, 5000));
+        assert!(same.finish().unwrap().p_value < 1e-100);
+        assert!(DispersionSum::new(1, 2).finish().is_none());
+    }
 
     #[test]
     fn exact_quarter_circle_fraction_passes() {

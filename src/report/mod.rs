@@ -9,7 +9,7 @@ pub mod text;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Config;
-use crate::stats::{Estimate, Verdict};
+use crate::stats::{Dispersion, Estimate, Verdict, DISPERSION_P_MIN, Z_PASS};
 use crate::work::Intervals;
 
 /// Minimum, mean and maximum of a per-rank figure.
@@ -97,6 +97,38 @@ pub struct Outcome {
     pub checkpoint: Option<String>,
     /// The signal that stopped the run early (`SIGTERM`, …).
     pub stopped_by: Option<String>,
+    /// The dispersion test over the batches done (`None`: fewer than two).
+    pub dispersion: Option<Dispersion>,
+}
+
+/// The verdict on an estimate and its dispersion test, with the reason.
+pub fn verdict(est: &Estimate, dispersion: Option<&Dispersion>) -> (Verdict, String) {
+    let z = format!("|z| = {:.2}", est.z_score.abs());
+    let mut fails = Vec::new();
+    let mut passes = Vec::new();
+    if est.verdict == Verdict::Pass {
+        passes.push(format!("{z} <= {Z_PASS}"));
+    } else if est.z_score.is_nan() {
+        fails.push("no error bar (all or no samples inside)".to_string());
+    } else {
+        fails.push(format!("{z} > {Z_PASS}: the estimate is off by more than its error bar allows"));
+    }
+    match dispersion {
+        Some(d) if d.p_value >= DISPERSION_P_MIN => {
+            passes.push(format!("dispersion p = {:.3}", d.p_value));
+        }
+        Some(d) => fails.push(format!(
+            "dispersion p = {:.2e} < {DISPERSION_P_MIN:e}: the batches vary {} than independent streams allow",
+            d.p_value,
+            if d.chi2 > d.dof as f64 { "more" } else { "less" }
+        )),
+        None => passes.push("dispersion not tested (one batch)".to_string()),
+    }
+    if fails.is_empty() {
+        (Verdict::Pass, passes.join(", "))
+    } else {
+        (Verdict::Fail, fails.join("; "))
+    }
 }
 
 /// Timings measured by the run, in seconds.
@@ -123,8 +155,11 @@ pub struct Report {
     /// The signal that stopped the run before every batch was counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<String>,
-    /// `PASS` when |z| ≤ 4, else `FAIL`.
+    /// `PASS` when |z| ≤ 4 and the dispersion p-value is at least 1e-4.
     pub verdict: Verdict,
+    /// Why the verdict is what it is.
+    #[serde(default)]
+    pub verdict_reason: String,
     /// `--label`: the study the run belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -173,6 +208,10 @@ pub struct Report {
     pub ci95: [f64; 2],
     /// (π̂ − π) / σ.
     pub z_score: f64,
+    /// The chi-square test of the per-batch counts' spread (null with fewer
+    /// than two batches).
+    #[serde(default)]
+    pub dispersion: Option<Dispersion>,
     /// UTC start time, ISO 8601.
     pub started_at: String,
     /// Process start until the report was assembled.
@@ -228,6 +267,7 @@ impl Report {
             .map(|r| plan.samples_in(r.clone()))
             .sum();
         let est = Estimate::new(inside, samples_done);
+        let (verdict, verdict_reason) = verdict(&est, outcome.dispersion.as_ref());
         let pi = std::f64::consts::PI;
         let compute: Vec<f64> = per_rank.iter().map(|r| r.compute_seconds).collect();
         let compute_seconds = Spread::of(&compute);
@@ -251,7 +291,8 @@ impl Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
             complete: batches_done == plan.batches,
             stopped_by: outcome.stopped_by,
-            verdict: est.verdict,
+            verdict,
+            verdict_reason,
             label: config.label.clone(),
             seed: config.seed,
             stream_layout: crate::stream::STREAM_LAYOUT.to_string(),
@@ -273,6 +314,7 @@ impl Report {
             std_error: est.std_error,
             ci95: est.ci95,
             z_score: est.z_score,
+            dispersion: outcome.dispersion,
             started_at,
             wall_seconds: timings.wall,
             setup_seconds: timings.setup,

@@ -51,6 +51,15 @@ pub fn render(r: &Report, files: &str) -> String {
         format!("[{:.12}, {:.12}]", r.ci95[0], r.ci95[1]),
     );
     line("z-score", format!("{:+.3}", r.z_score));
+    line(
+        "dispersion",
+        r.dispersion.map_or("not tested (one batch)".into(), |d| {
+            format!(
+                "chi2 {:.1} on {} degrees of freedom, p = {:.3e}",
+                d.chi2, d.dof, d.p_value
+            )
+        }),
+    );
     line("seed", r.seed.to_string());
     line("stream layout", r.stream_layout.clone());
     line("kernel", r.kernel.clone());
@@ -127,5 +136,8 @@ pub fn render(r: &Report, files: &str) -> String {
         crate::stats::Z95 * r.std_error,
         r.z_score.abs()
     );
+    if r.verdict == crate::stats::Verdict::Fail {
+        o.push_str(&format!("  because {}\n", r.verdict_reason));
+    }
     format!("mcpi {} — Monte Carlo estimate of pi\n{o}", r.version)
 }
