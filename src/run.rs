@@ -15,13 +15,13 @@ use crate::cli::{clap_error_line, Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_VERDICT_FAILED};
 use crate::plan::{share, Plan};
-use crate::stats::{Dispersion, DispersionSum};
 use crate::progress::{flush_seconds, Progress};
 use crate::report::files::{iso8601, same_file, write_temp, Target};
 use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, Outcome, RankFigures, Report, Slurm, Timings};
 use crate::signals;
 use crate::stats::Verdict;
+use crate::stats::{Dispersion, DispersionSum};
 use crate::stream::Streams;
 use crate::work::Intervals;
 
@@ -378,7 +378,12 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                 stopped_by: (stopped && counted_all.iter().sum::<u64>() < positions).then(|| {
                     signals::received().map_or("a signal on another rank".into(), signals::name)
                 }),
-                dispersion: dispersion(&writer, &plan, &done_now, total + resumed.as_ref().map_or(0, |r| r.inside)),
+                dispersion: dispersion(
+                    &writer,
+                    &plan,
+                    &done_now,
+                    total + resumed.as_ref().map_or(0, |r| r.inside),
+                ),
                 done: done_now,
             };
             let timings = Timings {
@@ -483,7 +488,12 @@ impl Checkpointer {
 /// the report file in chunks (rank 0 holds every count there, never all in
 /// memory). `None` when fewer than two batches were counted or reading failed
 /// (the write error is reported when the file is finished).
-fn dispersion(writer: &Hdf5Writer, plan: &Plan, done: &Intervals, inside: u64) -> Option<Dispersion> {
+fn dispersion(
+    writer: &Hdf5Writer,
+    plan: &Plan,
+    done: &Intervals,
+    inside: u64,
+) -> Option<Dispersion> {
     let mut sum = DispersionSum::new(inside, plan.samples_in_all(done));
     for r in done.ranges() {
         let mut b = r.start;

@@ -236,7 +236,10 @@ mod tests {
         // Large degrees of freedom: the median is near k(1 − 2/(9k))^3.
         let k: f64 = 1e6;
         let (lo, hi) = chi2_cdf(k * (1.0 - 2.0 / (9.0 * k)).powi(3), k);
-        assert!((lo - 0.5).abs() < 1e-3 && (hi - 0.5).abs() < 1e-3, "{lo} {hi}");
+        assert!(
+            (lo - 0.5).abs() < 1e-3 && (hi - 0.5).abs() < 1e-3,
+            "{lo} {hi}"
+        );
         assert!((ln_gamma(10.0) - 362_880f64.ln()).abs() < 1e-12);
         assert!((ln_gamma(0.5) - PI.sqrt().ln()).abs() < 1e-12);
     }

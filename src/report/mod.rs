@@ -111,7 +111,9 @@ pub fn verdict(est: &Estimate, dispersion: Option<&Dispersion>) -> (Verdict, Str
     } else if est.z_score.is_nan() {
         fails.push("no error bar (all or no samples inside)".to_string());
     } else {
-        fails.push(format!("{z} > {Z_PASS}: the estimate is off by more than its error bar allows"));
+        fails.push(format!(
+            "{z} > {Z_PASS}: the estimate is off by more than its error bar allows"
+        ));
     }
     match dispersion {
         Some(d) if d.p_value >= DISPERSION_P_MIN => {

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod determinism;
+mod dispersion;
 mod kernels;
 mod progress;
 mod report;
