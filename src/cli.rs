@@ -14,7 +14,10 @@ use crate::study::Kind;
 /// The default seed, printed in every report: the first 15 digits of π.
 pub const DEFAULT_SEED: u64 = 314_159_265_358_979;
 
-/// Default `--samples`: 1e10 (clap's default below; a test holds them equal).
+/// Default `--samples` with `--target-error`, where it is the maximum: 1e13.
+pub const DEFAULT_MAX_SAMPLES: u64 = 10_000_000_000_000;
+
+/// Default `--samples`: 1e10.
 pub const DEFAULT_SAMPLES: u64 = 10_000_000_000;
 
 /// Default `--batch-size`: 1e7.
@@ -78,9 +81,19 @@ pub struct StudyArgs {
 /// The flags of `mcpi run`, as typed.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Total samples, drawn exactly [e.g. 1e10, 10G, 10_000_000_000].
-    #[arg(long, value_name = "N", default_value = "1e10", value_parser = parse_count, allow_hyphen_values = true)]
-    pub samples: u64,
+    /// Total samples, drawn exactly [e.g. 1e10, 10G, 10_000_000_000]; with
+    /// --target-error, the most to draw [default: 1e10; 1e13 with --target-error].
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub samples: Option<u64>,
+
+    /// Stop once the confidence interval's half-width is at most EPS (e.g. 1e-5),
+    /// counting batches in rounds, in batch order.
+    #[arg(long, value_name = "EPS", value_parser = parse_positive)]
+    pub target_error: Option<f64>,
+
+    /// The confidence of --target-error's interval [default: 0.95].
+    #[arg(long, value_name = "C", value_parser = parse_confidence)]
+    pub confidence: Option<f64>,
 
     /// Samples per batch; each batch is one independent stream [default: 1e7, or
     /// --samples if smaller].
@@ -199,29 +212,70 @@ pub struct Config {
     pub checkpoint_interval: f64,
     /// The checkpoint to continue, if any.
     pub resume: Option<PathBuf>,
+    /// `--target-error` and `--confidence`, if a precision is the goal.
+    pub target: Option<TargetSpec>,
+}
+
+/// `--target-error EPS --confidence C`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TargetSpec {
+    /// The half-width to reach.
+    pub error: f64,
+    /// Its confidence.
+    pub confidence: f64,
 }
 
 impl RunArgs {
     /// Checks the flags against each other.
     pub fn check(self) -> Result<Config, Error> {
+        let samples = self.samples.unwrap_or(if self.target_error.is_some() {
+            DEFAULT_MAX_SAMPLES
+        } else {
+            DEFAULT_SAMPLES
+        });
         let batch_size = match self.batch_size {
-            Some(b) if b > self.samples => {
+            Some(b) if b > samples => {
                 return Err(Error::Usage(format!(
-                    "--batch-size ({b}) is larger than --samples ({})",
-                    self.samples
+                    "--batch-size ({b}) is larger than --samples ({samples})"
                 )))
             }
             Some(b) => b,
-            None => DEFAULT_BATCH_SIZE.min(self.samples),
+            None => DEFAULT_BATCH_SIZE.min(samples),
         };
-        let batches = self.samples.div_ceil(batch_size);
+        let batches = samples.div_ceil(batch_size);
         if batches > MAX_BATCHES {
             return Err(Error::Usage(format!(
-                "--batch-size {batch_size} makes {batches} batches of --samples {}; at most {MAX_BATCHES} \
-                 are allowed: use a larger --batch-size",
-                self.samples
+                "--batch-size {batch_size} makes {batches} batches of --samples {samples}; at most {MAX_BATCHES} \
+                 are allowed: use a larger --batch-size"
             )));
         }
+        let target = match (self.target_error, self.confidence) {
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "--confidence applies only with --target-error".into(),
+                ))
+            }
+            (None, None) => None,
+            (Some(error), confidence) => {
+                let confidence = confidence.unwrap_or(0.95);
+                if self.resume.is_some() || self.checkpoint.is_some() {
+                    return Err(Error::Usage(
+                        "--target-error cannot be combined with --checkpoint or --resume (yet)"
+                            .into(),
+                    ));
+                }
+                let need = crate::target::predicted_samples(error, confidence);
+                if need > samples as f64 {
+                    return Err(Error::Usage(format!(
+                        "--target-error {error:e} at {}% confidence needs about {need:.2e} samples, \
+                         more than the maximum --samples {samples:e}: raise --samples (or the target)",
+                        confidence * 100.0,
+                        samples = samples as f64
+                    )));
+                }
+                Some(TargetSpec { error, confidence })
+            }
+        };
         if let Some(out) = &self.output {
             let text = out.to_string_lossy();
             let last = text.rsplit('/').next().unwrap_or("");
@@ -241,7 +295,7 @@ impl RunArgs {
             }
         }
         Ok(Config {
-            plan: Plan::new(self.samples, batch_size),
+            plan: Plan::new(samples, batch_size),
             seed: self.seed,
             output: self.output,
             force: self.force,
@@ -255,6 +309,7 @@ impl RunArgs {
             checkpoint: self.checkpoint.or_else(|| self.resume.clone()),
             checkpoint_interval: self.checkpoint_interval,
             resume: self.resume,
+            target,
         })
     }
 }
@@ -352,6 +407,24 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v * unit),
         Ok(_) => Err("must be positive".into()),
         Err(_) => Err("not a time (use e.g. 90s, 5m, 1h)".into()),
+    }
+}
+
+/// Parses a positive, finite number (`1e-5`, `0.001`).
+pub fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(_) => Err("must be positive".into()),
+        Err(_) => Err("not a number".into()),
+    }
+}
+
+/// Parses a confidence: strictly between 0 and 1 (`0.95`, `0.999`).
+pub fn parse_confidence(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        Ok(_) => Err("must be between 0 and 1 (e.g. 0.95)".into()),
+        Err(_) => Err("not a number".into()),
     }
 }
 
@@ -466,10 +539,7 @@ mod tests {
             1000
         );
         let defaults = args(&[]);
-        assert_eq!(
-            (defaults.samples, defaults.seed),
-            (DEFAULT_SAMPLES, DEFAULT_SEED)
-        );
+        assert_eq!((defaults.samples, defaults.seed), (None, DEFAULT_SEED));
         assert_eq!(defaults.kernel, KernelChoice::Auto);
         let plan = defaults.check().unwrap().plan;
         assert_eq!(plan.batch_size, DEFAULT_BATCH_SIZE);
@@ -477,7 +547,7 @@ mod tests {
         let bare = Cli::try_parse_from(["mcpi", "--samples", "5"])
             .unwrap()
             .run_args();
-        assert_eq!(bare.samples, 5);
+        assert_eq!(bare.samples, Some(5));
     }
 
     #[test]

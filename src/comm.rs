@@ -118,6 +118,14 @@ impl Comm {
         n
     }
 
+    /// The sum over ranks of `value`, on every rank (MPI_Allreduce).
+    pub fn all_sum(&self, value: u64) -> u64 {
+        let mut sum = 0u64;
+        self.world
+            .all_reduce_into(&value, &mut sum, SystemOperation::sum());
+        sum
+    }
+
     /// The sum over ranks of `value`, on rank 0 (MPI_Reduce).
     pub fn sum_to_root(&self, value: u64) -> Option<u64> {
         if self.is_root() {

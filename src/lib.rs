@@ -26,4 +26,5 @@ pub mod signals;
 pub mod stats;
 pub mod stream;
 pub mod study;
+pub mod target;
 pub mod work;

@@ -85,6 +85,14 @@ impl Progress {
         }
     }
 
+    /// Sets a new goal: `batches` in all, holding `samples` (a --target-error
+    /// run learns how far it goes round by round).
+    pub fn retarget(&mut self, samples: u64, batches: u64) {
+        self.samples = samples;
+        self.batches = batches;
+        self.last_tenth = 0; // lines resume from where the run now stands
+    }
+
     /// Reports that `done` batches are counted on all ranks together.
     pub fn update(&mut self, done: u64) {
         if self.style == Style::None || done >= self.batches {

@@ -14,6 +14,7 @@ use crate::checkpoint::{self, Resumed};
 use crate::cli::{clap_error_line, Cli, Config};
 use crate::comm::{Comm, Inbox, CHUNK};
 use crate::error::{Error, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_VERDICT_FAILED};
+use crate::kernel::Kernel;
 use crate::plan::{share, Plan};
 use crate::progress::{flush_seconds, Progress};
 use crate::report::files::{iso8601, same_file, write_temp, Target};
@@ -23,6 +24,7 @@ use crate::signals;
 use crate::stats::Verdict;
 use crate::stats::{Dispersion, DispersionSum};
 use crate::stream::Streams;
+use crate::target::{half_width, Schedule, Step, TargetOutcome};
 use crate::work::Intervals;
 
 /// Runs mcpi with the process's arguments and returns its exit status.
@@ -133,7 +135,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     // ---- Work: the batches not yet done (all, unless resuming), shared out by
     // position; this rank's share as intervals of batch indices.
     let plan = config.plan;
-    let (rank, ranks) = (comm.rank(), comm.size());
+    let ranks = comm.size();
     let done_before = {
         let flat: Vec<u64> = resumed.as_ref().map_or(Vec::new(), |r| {
             r.done
@@ -145,177 +147,125 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         let flat = comm.broadcast_u64s(flat);
         Intervals::new(flat.chunks(2).map(|p| p[0]..p[1]).collect())
     };
-    let work = done_before.complement(plan.batches);
-    let positions = work.count();
-    let my_positions = share(positions, rank, ranks);
-    let mine = work.slice(my_positions.clone());
-    if comm.is_root() && positions > 0 && positions < ranks {
+
+    // ---- Set up: the streams, the progress display, the checkpoints.
+    let root = comm.is_root();
+    let streams = Streams::new(config.seed);
+    let to_count = done_before.complement(plan.batches);
+    let schedule = config
+        .target
+        .map(|t| Schedule::new(t.error, t.confidence, plan));
+    // The first round: everything left, or the first of the --target-error rounds.
+    let first_round = match &schedule {
+        Some(s) => Intervals::new(vec![0..s.first_end()]),
+        None => to_count.clone(),
+    };
+    if root && first_round.count() > 0 && first_round.count() < ranks {
         eprintln!(
-            "mcpi: warning: {ranks} ranks for {positions} batches: {} ranks have nothing to count \
+            "mcpi: warning: {ranks} ranks for {} batches: {} ranks have nothing to count \
              (use a smaller --batch-size)",
-            ranks - positions
+            first_round.count(),
+            ranks - first_round.count()
         );
     }
-    // Counts move by position; the report file and checkpoint index by batch.
-    let write_positions = |w: &mut Hdf5Writer, first: u64, counts: &[u64]| {
-        let mut at = 0usize;
-        for r in work.slice(first..first + counts.len() as u64).ranges() {
-            let n = (r.end - r.start) as usize;
-            w.write_batches(r.start, &counts[at..at + n]);
-            at += n;
-        }
+    let mut counting = Counting {
+        comm,
+        config: &config,
+        kernel,
+        streams,
+        writer: writer.take(),
+        progress: root.then(|| {
+            Progress::new(
+                config.progress,
+                plan.samples_in_all(&first_round),
+                first_round.count(),
+                plan.batch_size,
+            )
+        }),
+        checkpoints: if root {
+            config.checkpoint.as_ref().map(|path| Checkpointer {
+                path: path.clone(),
+                every: config.checkpoint_interval,
+                last: Comm::time(),
+                failed: false,
+            })
+        } else {
+            None
+        },
+        done: done_before.clone(),
+        counted_before: 0,
+        flush_every: if root {
+            f64::INFINITY // its own counts go straight into the file
+        } else {
+            let ck = config
+                .checkpoint
+                .as_ref()
+                .map_or(f64::INFINITY, |_| config.checkpoint_interval / 4.0);
+            flush_seconds(config.progress, ranks).min(ck)
+        },
     };
-
-    // ---- Set up: the streams.
-    let mut streams = Streams::new(config.seed);
-    let mut state = mine
-        .ranges()
-        .first()
-        .map_or(streams.batch_state(0), |r| streams.batch_state(r.start));
     comm.barrier();
     let setup = started.elapsed().as_secs_f64();
 
-    // ---- Count. Per-batch counts leave every rank in chunks, so no rank holds
-    // more than one: rank 0 writes its own into the report file and, between its
-    // batches, receives and writes the other ranks', writes checkpoints and
-    // decides on stops. Time spent on that is not compute time. With progress or
-    // checkpoints on, the other ranks send what they have every few seconds.
-    let root = comm.is_root();
-    let mut inbox = root.then(|| Inbox::new(positions, ranks));
-    let mut progress = root.then(|| {
-        Progress::new(
-            config.progress,
-            plan.samples - plan.samples_in_all(&done_before),
-            positions,
-            plan.batch_size,
-        )
-    });
-    let mut checkpoints = if root {
-        config.checkpoint.as_ref().map(|path| Checkpointer {
-            path: path.clone(),
-            every: config.checkpoint_interval,
-            last: Comm::time(),
-            failed: false,
-        })
-    } else {
-        None
-    };
-    let flush_every = if root {
-        f64::INFINITY // its own counts go straight into the file
-    } else {
-        let ck = config
-            .checkpoint
-            .as_ref()
-            .map_or(f64::INFINITY, |_| config.checkpoint_interval / 4.0);
-        flush_seconds(config.progress, ranks).min(ck)
-    };
-    let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min(mine.count() as usize));
-    let mut inside = 0u64;
-    let mut counted = 0u64; // positions this rank has counted
-    let mut chunk_start = my_positions.start;
-    let mut received = 0u64; // rank 0: other ranks' batches in hand
-    let mut stop_sent = false; // rank 0: a stop was ordered
-    let mut stop_asked = false; // other ranks: rank 0 was asked to order one
-    let mut stop_got = false; // other ranks: the order arrived
-    let mut moving = 0.0;
-    let t0 = Comm::time();
-    let (mut flushed, mut polled) = (t0, t0);
-    'count: for r in mine.ranges() {
-        if r.start != mine.ranges()[0].start {
-            state = streams.batch_state(r.start); // after a gap left by an earlier run
+    // ---- Count: one round over everything left, or --target-error's rounds,
+    // each decided on the exact count of a prefix of batches (the same on any
+    // number of ranks), with one all-reduce per round.
+    let mut mine = Tally::default();
+    let mut stopped = false;
+    let mut target_outcome = None;
+    let mut target_end = 0u64;
+    match &schedule {
+        None => {
+            let r = counting.round(&to_count);
+            stopped = r.stopped;
+            mine.add(&r);
         }
-        for b in r.clone() {
-            let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
-            state = streams.next_batch(state);
-            inside += c;
-            counted += 1;
-            counts.push(c);
-            let t = Comm::time();
-            if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
-                if counts.len() == CHUNK {
-                    write_positions(w, chunk_start, &counts);
-                    chunk_start += counts.len() as u64;
-                    counts.clear();
+        Some(s) => {
+            let (mut end, mut inside_so_far, mut rounds) = (0u64, 0u64, 0u64);
+            let mut next = s.first_end();
+            let (rule, half_width) = loop {
+                let round = Intervals::new(vec![end..next]);
+                if let Some(p) = counting.progress.as_mut() {
+                    p.retarget(plan.samples_in(0..next), next);
                 }
-                comm.receive_counts(inbox, |first, chunk| {
-                    write_positions(w, first, chunk);
-                    received += chunk.len() as u64;
-                });
-                if let Some(ck) = checkpoints.as_mut() {
-                    if !counts.is_empty() && t - ck.last >= ck.every {
-                        write_positions(w, chunk_start, &counts);
-                        chunk_start += counts.len() as u64;
-                        counts.clear();
-                    }
-                    let own = my_positions.start..chunk_start;
-                    ck.maybe_save(&config, &done_before, &work, inbox, own, w, t);
+                let r = counting.round(&round);
+                mine.add(&r);
+                rounds += 1;
+                inside_so_far += comm.all_sum(r.inside);
+                end = next;
+                target_end = end;
+                if r.stopped {
+                    stopped = true;
+                    let h = half_width(s.z, inside_so_far, counting.done_samples(&plan));
+                    break (None, h);
                 }
-                if !stop_sent && (signals::received().is_some() || inbox.stop_requested) {
-                    comm.order_stop();
-                    stop_sent = true;
+                match s.after(end, inside_so_far) {
+                    Step::Stop(rule, h) => break (Some(rule), h),
+                    Step::Continue(n) => next = n,
                 }
-                if let Some(p) = progress.as_mut() {
-                    p.update(counted + received);
-                }
-            } else {
-                if counts.len() == CHUNK || t - flushed >= flush_every {
-                    comm.send_counts(&counts, false);
-                    counts.clear();
-                    flushed = t;
-                }
-                if !stop_asked && signals::received().is_some() {
-                    comm.request_stop();
-                    stop_asked = true;
-                }
-                if stop_asked || t - polled >= STOP_POLL_SECONDS {
-                    polled = t;
-                    stop_got = comm.stop_ordered();
-                }
-            }
-            moving += Comm::time() - t;
-            if stop_sent || stop_got {
-                break 'count;
-            }
-        }
-    }
-    let compute = Comm::time() - t0 - moving;
-    if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
-        write_positions(w, chunk_start, &counts);
-        chunk_start += counts.len() as u64;
-        // The other ranks' last counts; a stop can still be ordered meanwhile.
-        while inbox.due() {
-            let arrived = comm.receive_counts(inbox, |first, chunk| {
-                write_positions(w, first, chunk);
-                received += chunk.len() as u64;
+            };
+            target_outcome = Some(TargetOutcome {
+                error: s.error,
+                confidence: s.confidence,
+                max_samples: plan.samples,
+                stop_rule: rule,
+                half_width,
+                rounds,
             });
-            if !stop_sent && (signals::received().is_some() || inbox.stop_requested) {
-                comm.order_stop();
-                stop_sent = true;
-            }
-            if let Some(ck) = checkpoints.as_mut() {
-                let own = my_positions.start..chunk_start;
-                ck.maybe_save(&config, &done_before, &work, inbox, own, w, Comm::time());
-            }
-            if let Some(p) = progress.as_mut() {
-                p.update(counted + received);
-            }
-            if !arrived {
-                std::thread::sleep(std::time::Duration::from_micros(200));
-            }
         }
-        if let Some(p) = progress.as_mut() {
-            p.finish(counted + received);
-        }
-    } else {
-        comm.send_counts(&counts, true);
     }
-    drop(counts);
-    // Every rank learns whether a stop was ordered; a rank that left its loop
-    // before the order came still receives it.
-    let stopped = comm.broadcast(u8::from(stop_sent)) == 1;
-    if stopped && !root && !stop_got {
-        comm.await_stop_order();
+    if let Some(p) = counting.progress.as_mut() {
+        p.finish(counting.counted_before);
     }
+    let Counting {
+        writer: mut w,
+        checkpoints,
+        done: done_now,
+        ..
+    } = counting;
+    writer = w.take();
+    let (inside, counted, compute) = (mine.inside, mine.counted, mine.compute);
+    let used_batches = target_outcome.as_ref().map_or(plan.batches, |_| target_end);
 
     // ---- Reduce and gather, timed from when every rank has finished counting.
     comm.barrier();
@@ -323,6 +273,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let total = comm.sum_to_root(inside);
     let compute_all = comm.gather(compute);
     let counted_all = comm.gather(counted);
+    let first_all = comm.gather(mine.first_batch.unwrap_or(0));
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
     let cpus = comm.gather(host_cpus());
@@ -350,32 +301,32 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             Some(writer),
             Some(target),
         ) => {
-            let shares: Vec<_> = (0..ranks).map(|r| share(positions, r, ranks)).collect();
             let per_rank = (0..ranks as usize)
                 .map(|r| RankFigures {
                     compute_seconds: compute_all[r],
-                    first_batch: work
-                        .slice(shares[r].clone())
-                        .ranges()
-                        .first()
-                        .map_or(0, |x| x.start),
+                    first_batch: first_all.as_ref().map_or(0, |v| v[r]),
                     batch_count: counted_all[r],
                     host: hosts[r].clone(),
                     kernel: kernels[r].clone(),
                     cpus: cpus[r],
                 })
                 .collect();
-            let done_now = done_before.union_all(
-                (0..ranks as usize)
-                    .map(|r| work.slice(shares[r].start..shares[r].start + counted_all[r])),
-            );
+            // A --target-error run reports the batches it decided to use.
+            let report_config = Config {
+                plan: Plan::new(plan.samples_in(0..used_batches), plan.batch_size),
+                ..config.clone()
+            };
+            let incomplete = done_now.count() < used_batches
+                || target_outcome
+                    .as_ref()
+                    .is_some_and(|t| t.stop_rule.is_none());
             let outcome = Outcome {
                 inside: total + resumed.as_ref().map_or(0, |r| r.inside),
                 resumed_batches: done_before.count(),
                 resumed_samples: plan.samples_in_all(&done_before),
                 resumed_from: config.resume.as_ref().map(|p| p.display().to_string()),
                 checkpoint: config.checkpoint.as_ref().map(|p| p.display().to_string()),
-                stopped_by: (stopped && counted_all.iter().sum::<u64>() < positions).then(|| {
+                stopped_by: (stopped && incomplete).then(|| {
                     signals::received().map_or("a signal on another rank".into(), signals::name)
                 }),
                 dispersion: dispersion(
@@ -385,6 +336,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                     total + resumed.as_ref().map_or(0, |r| r.inside),
                 ),
                 done: done_now,
+                target: target_outcome,
             };
             let timings = Timings {
                 setup,
@@ -393,7 +345,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                 wall: started.elapsed().as_secs_f64(),
             };
             let report = Report::new(
-                &config,
+                &report_config,
                 outcome,
                 per_rank,
                 timings,
@@ -422,6 +374,213 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         _ => EXIT_OK,
     };
     comm.broadcast(status)
+}
+
+/// This rank's totals over the rounds of a run.
+#[derive(Default)]
+struct Tally {
+    inside: u64,
+    counted: u64,
+    compute: f64,
+    first_batch: Option<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &RoundResult) {
+        self.inside += r.inside;
+        self.counted += r.counted;
+        self.compute += r.compute;
+        self.first_batch = self.first_batch.or(r.first_batch);
+    }
+}
+
+/// What one round gave this rank.
+struct RoundResult {
+    inside: u64,
+    counted: u64,
+    compute: f64,
+    first_batch: Option<u64>,
+    /// Whether a stop was ordered (the same on every rank).
+    stopped: bool,
+}
+
+/// Everything the count loop works with, across rounds.
+struct Counting<'a> {
+    comm: &'a Comm,
+    config: &'a Config,
+    kernel: Kernel,
+    streams: Streams,
+    /// Rank 0: the report file, where every count goes.
+    writer: Option<Hdf5Writer>,
+    progress: Option<Progress>,
+    checkpoints: Option<Checkpointer>,
+    /// Rank 0: every batch known counted (resumed, and in earlier rounds).
+    done: Intervals,
+    /// Rank 0: batches counted on all ranks in earlier rounds.
+    counted_before: u64,
+    /// Other ranks: how often to send the counts they hold.
+    flush_every: f64,
+}
+
+impl Counting<'_> {
+    /// Samples in the batches known counted (rank 0).
+    fn done_samples(&self, plan: &Plan) -> u64 {
+        plan.samples_in_all(&self.done)
+    }
+
+    /// Counts the batches of `work`, shared out by position. Per-batch counts
+    /// leave every rank in chunks, so no rank holds more than one: rank 0 writes
+    /// its own into the report file and, between its batches, receives and
+    /// writes the other ranks', writes checkpoints and decides on stops. Time
+    /// spent on that is not compute time.
+    fn round(&mut self, work: &Intervals) -> RoundResult {
+        let Counting {
+            comm,
+            config,
+            kernel,
+            streams,
+            writer,
+            progress,
+            checkpoints,
+            done,
+            counted_before,
+            flush_every,
+        } = self;
+        let comm: &Comm = comm;
+        let plan = config.plan;
+        let (rank, ranks, root) = (comm.rank(), comm.size(), comm.is_root());
+        let positions = work.count();
+        let my_positions = share(positions, rank, ranks);
+        let mine = work.slice(my_positions.clone());
+        // Counts move by position; the report file and checkpoint index by batch.
+        let write_positions = |w: &mut Hdf5Writer, first: u64, counts: &[u64]| {
+            let mut at = 0usize;
+            for r in work.slice(first..first + counts.len() as u64).ranges() {
+                let n = (r.end - r.start) as usize;
+                w.write_batches(r.start, &counts[at..at + n]);
+                at += n;
+            }
+        };
+        let mut inbox = root.then(|| Inbox::new(positions, ranks));
+        let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min(mine.count() as usize));
+        let mut inside = 0u64;
+        let mut counted = 0u64; // positions this rank has counted
+        let mut chunk_start = my_positions.start;
+        let mut received = 0u64; // rank 0: other ranks' batches in hand
+        let mut stop_sent = false; // rank 0: a stop was ordered
+        let mut stop_asked = false; // other ranks: rank 0 was asked to order one
+        let mut stop_got = false; // other ranks: the order arrived
+        let mut moving = 0.0;
+        let t0 = Comm::time();
+        let (mut flushed, mut polled) = (t0, t0);
+        'count: for r in mine.ranges() {
+            let mut state = streams.batch_state(r.start);
+            for b in r.clone() {
+                let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
+                state = streams.next_batch(state);
+                inside += c;
+                counted += 1;
+                counts.push(c);
+                let t = Comm::time();
+                if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
+                    if counts.len() == CHUNK {
+                        write_positions(w, chunk_start, &counts);
+                        chunk_start += counts.len() as u64;
+                        counts.clear();
+                    }
+                    comm.receive_counts(inbox, |first, chunk| {
+                        write_positions(w, first, chunk);
+                        received += chunk.len() as u64;
+                    });
+                    if let Some(ck) = checkpoints.as_mut() {
+                        if !counts.is_empty() && t - ck.last >= ck.every {
+                            write_positions(w, chunk_start, &counts);
+                            chunk_start += counts.len() as u64;
+                            counts.clear();
+                        }
+                        let own = my_positions.start..chunk_start;
+                        ck.maybe_save(config, done, work, inbox, own, w, t);
+                    }
+                    if !stop_sent && (signals::received().is_some() || inbox.stop_requested) {
+                        comm.order_stop();
+                        stop_sent = true;
+                    }
+                    if let Some(p) = progress.as_mut() {
+                        p.update(*counted_before + counted + received);
+                    }
+                } else {
+                    if counts.len() == CHUNK || t - flushed >= *flush_every {
+                        comm.send_counts(&counts, false);
+                        counts.clear();
+                        flushed = t;
+                    }
+                    if !stop_asked && signals::received().is_some() {
+                        comm.request_stop();
+                        stop_asked = true;
+                    }
+                    if stop_asked || t - polled >= STOP_POLL_SECONDS {
+                        polled = t;
+                        stop_got = comm.stop_ordered();
+                    }
+                }
+                moving += Comm::time() - t;
+                if stop_sent || stop_got {
+                    break 'count;
+                }
+            }
+        }
+        let compute = Comm::time() - t0 - moving;
+        if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
+            write_positions(w, chunk_start, &counts);
+            chunk_start += counts.len() as u64;
+            // The other ranks' last counts; a stop can still be ordered meanwhile.
+            while inbox.due() {
+                let arrived = comm.receive_counts(inbox, |first, chunk| {
+                    write_positions(w, first, chunk);
+                    received += chunk.len() as u64;
+                });
+                if !stop_sent && (signals::received().is_some() || inbox.stop_requested) {
+                    comm.order_stop();
+                    stop_sent = true;
+                }
+                if let Some(ck) = checkpoints.as_mut() {
+                    let own = my_positions.start..chunk_start;
+                    ck.maybe_save(config, done, work, inbox, own, w, Comm::time());
+                }
+                if let Some(p) = progress.as_mut() {
+                    p.update(*counted_before + counted + received);
+                }
+                if !arrived {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            }
+            // Everything counted in this round, on every rank, is in the file.
+            let others = (1..ranks as usize).map(|r| work.slice(inbox.start[r]..inbox.next[r]));
+            let own = work.slice(my_positions.start..my_positions.start + counted);
+            *done = done.union_all(std::iter::once(own).chain(others));
+            *counted_before += counted + received;
+        } else {
+            comm.send_counts(&counts, true);
+        }
+        drop(counts);
+        // Every rank learns whether a stop was ordered; a rank that left its loop
+        // before the order came still receives it.
+        let stopped = comm.broadcast(u8::from(stop_sent)) == 1;
+        if stopped && !root && !stop_got {
+            comm.await_stop_order();
+        }
+        RoundResult {
+            inside,
+            counted,
+            compute,
+            first_batch: mine
+                .ranges()
+                .first()
+                .map(|r| r.start)
+                .filter(|_| counted > 0),
+            stopped,
+        }
+    }
 }
 
 /// How often the other ranks look for rank 0's stop order (a non-blocking

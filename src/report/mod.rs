@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::Config;
 use crate::stats::{Dispersion, Estimate, Verdict, DISPERSION_P_MIN, Z_PASS};
+use crate::target::TargetOutcome;
 use crate::work::Intervals;
 
 /// Minimum, mean and maximum of a per-rank figure.
@@ -99,6 +100,8 @@ pub struct Outcome {
     pub stopped_by: Option<String>,
     /// The dispersion test over the batches done (`None`: fewer than two).
     pub dispersion: Option<Dispersion>,
+    /// How a `--target-error` run went.
+    pub target: Option<TargetOutcome>,
 }
 
 /// The verdict on an estimate and its dispersion test, with the reason.
@@ -194,6 +197,10 @@ pub struct Report {
     /// The checkpoint written (`--checkpoint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+    /// `--target-error`: the target, the maximum, the rule that stopped the
+    /// run, the half-width reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetOutcome>,
     /// Samples inside the circle, over the batches done.
     pub inside: u64,
     /// 4 · inside / samples_done.
@@ -291,7 +298,11 @@ impl Report {
         });
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            complete: batches_done == plan.batches,
+            complete: batches_done == plan.batches
+                && outcome
+                    .target
+                    .as_ref()
+                    .is_none_or(|t| t.stop_rule.is_some()),
             stopped_by: outcome.stopped_by,
             verdict,
             verdict_reason,
@@ -308,6 +319,7 @@ impl Report {
             resumed_batches: outcome.resumed_batches,
             resumed_from: outcome.resumed_from,
             checkpoint: outcome.checkpoint,
+            target: outcome.target,
             inside,
             pi_estimate: est.pi,
             pi,
