@@ -157,7 +157,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
         .map(|t| Schedule::new(t.error, t.confidence, plan));
     // The first round: everything left, or the first of the --target-error rounds.
     let first_round = match &schedule {
-        Some(s) => Intervals::new(vec![0..s.first_end()]),
+        Some(s) => Intervals::range(0..s.first_end()),
         None => to_count.clone(),
     };
     if root && first_round.count() > 0 && first_round.count() < ranks {
@@ -224,7 +224,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
             let (mut end, mut inside_so_far, mut rounds) = (0u64, 0u64, 0u64);
             let mut next = s.first_end();
             let (rule, half_width) = loop {
-                let round = Intervals::new(vec![end..next]);
+                let round = Intervals::range(end..next);
                 if let Some(p) = counting.progress.as_mut() {
                     p.retarget(plan.samples_in(0..next), next);
                 }

@@ -25,6 +25,11 @@ impl Intervals {
         Intervals(out)
     }
 
+    /// The one range `r` (empty if `r` is).
+    pub fn range(r: Range<u64>) -> Intervals {
+        Intervals::new(std::iter::once(r).collect())
+    }
+
     /// The ranges, in order.
     pub fn ranges(&self) -> &[Range<u64>] {
         &self.0
