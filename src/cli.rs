@@ -88,11 +88,11 @@ pub struct RunArgs {
 
     /// Stop once the confidence interval's half-width is at most EPS (e.g. 1e-5),
     /// counting batches in rounds, in batch order.
-    #[arg(long, value_name = "EPS", value_parser = parse_positive)]
+    #[arg(long, value_name = "EPS", value_parser = parse_positive, allow_hyphen_values = true)]
     pub target_error: Option<f64>,
 
     /// The confidence of --target-error's interval [default: 0.95].
-    #[arg(long, value_name = "C", value_parser = parse_confidence)]
+    #[arg(long, value_name = "C", value_parser = parse_confidence, allow_hyphen_values = true)]
     pub confidence: Option<f64>,
 
     /// Samples per batch; each batch is one independent stream [default: 1e7, or

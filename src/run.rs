@@ -24,7 +24,7 @@ use crate::signals;
 use crate::stats::Verdict;
 use crate::stats::{Dispersion, DispersionSum};
 use crate::stream::Streams;
-use crate::target::{half_width, Schedule, Step, TargetOutcome};
+use crate::target::{half_width, Rule, Schedule, Step, TargetOutcome};
 use crate::work::Intervals;
 
 /// Runs mcpi with the process's arguments and returns its exit status.
@@ -244,6 +244,13 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                     Step::Continue(n) => next = n,
                 }
             };
+            if root && rule == Some(Rule::Maximum) {
+                eprintln!(
+                    "mcpi: warning: --target-error {:e} not reached: half-width {half_width:.6e} \
+                     at the maximum --samples {}",
+                    s.error, plan.samples
+                );
+            }
             target_outcome = Some(TargetOutcome {
                 error: s.error,
                 confidence: s.confidence,

@@ -10,4 +10,5 @@ mod report;
 mod restart;
 mod slurm;
 mod study;
+mod target;
 mod util;

@@ -1,0 +1,143 @@
+//! `--target-error`: the run stops where the documented rule says, replayed here
+//! from the per-batch counts in its own HDF5 file, with the same batches and
+//! count on 1, 2 and 3 ranks; impossible or malformed targets are refused.
+
+use mcpi::plan::Plan;
+use mcpi::target::{Rule, Schedule, Step};
+
+use crate::util::{json, mcpi, Scratch};
+
+#[test]
+fn target_1e_5_stops_at_the_same_point_on_1_2_and_3_ranks() {
+    let dir = Scratch::new("target");
+    let mut reports = Vec::new();
+    for ranks in [1usize, 2, 3] {
+        let out = format!("t{ranks}");
+        let run = mcpi(
+            Some(ranks),
+            &["run", "-q", "--target-error", "1e-5", "--output", &out],
+            dir.path(),
+        );
+        assert_eq!(run.status, 0, "{run:?}");
+        reports.push(json(&dir.path().join(format!("{out}.json"))));
+    }
+    for r in &reports[1..] {
+        for key in ["samples", "batches", "inside", "target"] {
+            assert_eq!(r[key], reports[0][key], "{key}");
+        }
+    }
+    let r = &reports[0];
+    let target = &r["target"];
+    assert_eq!(target["stop_rule"], "target-error");
+    assert_eq!(target["max_samples"], 10_000_000_000_000u64);
+    assert!(target["half_width"].as_f64().unwrap() <= 1e-5);
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["verdict"], "PASS", "{r:#}");
+
+    // Replay the rule from the counts the run wrote: the same rounds, the same end.
+    let file = hdf5::File::open(dir.path().join("t1.h5")).unwrap();
+    let counts = file
+        .dataset("batches/inside")
+        .unwrap()
+        .read_raw::<u64>()
+        .unwrap();
+    let schedule = Schedule::new(1e-5, 0.95, Plan::new(10_000_000_000_000, 10_000_000));
+    let (mut end, mut rounds) = (schedule.first_end(), 1);
+    let stop = loop {
+        let inside: u64 = counts[..end as usize].iter().sum();
+        match schedule.after(end, inside) {
+            Step::Continue(next) => {
+                assert!(next >= end + end.div_ceil(4), "rounds must grow");
+                end = next;
+                rounds += 1;
+            }
+            Step::Stop(rule, h) => break (rule, h, inside),
+        }
+    };
+    assert_eq!(stop.0, Rule::TargetError);
+    assert_eq!(r["batches"], end);
+    assert_eq!(r["inside"], stop.2);
+    assert_eq!(target["rounds"], rounds);
+    assert_eq!(target["half_width"].as_f64().unwrap(), stop.1);
+    // Nothing was counted past the stopping point.
+    assert!(counts[end as usize..].iter().all(|&c| c == 0));
+    let done_end = file.dataset("done/end").unwrap().read_raw::<u64>().unwrap();
+    assert_eq!(done_end, vec![end]);
+}
+
+#[test]
+fn the_maximum_stops_a_run_first() {
+    let dir = Scratch::new("target-max");
+    // 1e-4 at 95% needs 1.035951636e9 samples at p = pi/4. Allow 20 000 more:
+    // seed 2's estimate lies 1.5 sigma low, where p(1 - p) is larger, so it needs
+    // more than that and the maximum stops it first (fixed seed: always so).
+    let run = mcpi(
+        Some(2),
+        &[
+            "run",
+            "-q",
+            "--seed",
+            "2",
+            "--target-error",
+            "1e-4",
+            "--samples",
+            "1035970000",
+            "--batch-size",
+            "1e4",
+            "--output",
+            "m",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.status, 0, "{run:?}");
+    let r = json(&dir.path().join("m.json"));
+    assert_eq!(r["target"]["stop_rule"], "maximum", "{r:#}");
+    assert_eq!(r["samples"], 1_035_970_000u64);
+    assert_eq!(r["complete"], true);
+    let h = r["target"]["half_width"].as_f64().unwrap();
+    assert!(h > 1e-4 && h < 1.001e-4, "{h}");
+    assert!(
+        run.stderr
+            .contains("mcpi: warning: --target-error 1e-4 not reached"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_targets_are_refused() {
+    let dir = Scratch::new("target-bad");
+    for (args, names) in [
+        (
+            vec!["--target-error", "0"],
+            vec!["--target-error", "positive"],
+        ),
+        (vec!["--target-error", "-1e-5"], vec!["--target-error"]),
+        (
+            vec!["--target-error", "tiny"],
+            vec!["--target-error", "number"],
+        ),
+        (
+            vec!["--target-error", "1e-5", "--confidence", "1.5"],
+            vec!["--confidence", "between 0 and 1"],
+        ),
+        (
+            vec!["--confidence", "0.9"],
+            vec!["--confidence", "--target-error"],
+        ),
+        (
+            vec!["--target-error", "1e-7", "--samples", "1e12"],
+            vec!["--target-error", "needs about 1.04e15 samples", "--samples"],
+        ),
+        (
+            vec!["--target-error", "1e-4", "--checkpoint", "ck.h5"],
+            vec!["--target-error", "--checkpoint"],
+        ),
+    ] {
+        let mut all = vec!["run", "--output", "x"];
+        all.extend(args);
+        let run = mcpi(Some(2), &all, dir.path());
+        run.assert_one_error(2, &names);
+        assert!(dir.files().is_empty(), "{:?}", dir.files());
+    }
+}
