@@ -281,6 +281,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
     let compute_all = comm.gather(compute);
     let counted_all = comm.gather(counted);
     let first_all = comm.gather(mine.first_batch.unwrap_or(0));
+    let samples_all = comm.gather(mine.samples);
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
     let cpus = comm.gather(host_cpus());
@@ -313,6 +314,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
                     compute_seconds: compute_all[r],
                     first_batch: first_all.as_ref().map_or(0, |v| v[r]),
                     batch_count: counted_all[r],
+                    samples: samples_all.as_ref().map_or(0, |v| v[r]),
                     host: hosts[r].clone(),
                     kernel: kernels[r].clone(),
                     cpus: cpus[r],
@@ -388,6 +390,7 @@ fn job(comm: &Comm, started: Instant, started_at: SystemTime) -> u8 {
 struct Tally {
     inside: u64,
     counted: u64,
+    samples: u64,
     compute: f64,
     first_batch: Option<u64>,
 }
@@ -396,6 +399,7 @@ impl Tally {
     fn add(&mut self, r: &RoundResult) {
         self.inside += r.inside;
         self.counted += r.counted;
+        self.samples += r.samples;
         self.compute += r.compute;
         self.first_batch = self.first_batch.or(r.first_batch);
     }
@@ -405,6 +409,7 @@ impl Tally {
 struct RoundResult {
     inside: u64,
     counted: u64,
+    samples: u64,
     compute: f64,
     first_batch: Option<u64>,
     /// Whether a stop was ordered (the same on every rank).
@@ -472,6 +477,7 @@ impl Counting<'_> {
         let mut counts: Vec<u64> = Vec::with_capacity(CHUNK.min(mine.count() as usize));
         let mut inside = 0u64;
         let mut counted = 0u64; // positions this rank has counted
+        let mut samples = 0u64; // in those batches
         let mut chunk_start = my_positions.start;
         let mut received = 0u64; // rank 0: other ranks' batches in hand
         let mut stop_sent = false; // rank 0: a stop was ordered
@@ -483,10 +489,12 @@ impl Counting<'_> {
         'count: for r in mine.ranges() {
             let mut state = streams.batch_state(r.start);
             for b in r.clone() {
-                let c = kernel.count_inside(&streams.lanes(state), plan.batch_len(b));
+                let n = plan.batch_len(b);
+                let c = kernel.count_inside(&streams.lanes(state), n);
                 state = streams.next_batch(state);
                 inside += c;
                 counted += 1;
+                samples += n;
                 counts.push(c);
                 let t = Comm::time();
                 if let (Some(inbox), Some(w)) = (inbox.as_mut(), writer.as_mut()) {
@@ -579,6 +587,7 @@ impl Counting<'_> {
         RoundResult {
             inside,
             counted,
+            samples,
             compute,
             first_batch: mine
                 .ranges()

@@ -1,7 +1,8 @@
 //! The HDF5 view of a [`Report`]: the report's scalars as attributes of the root
 //! group (named as the JSON keys; nested objects flattened with `_`), datasets
-//! `/batches/inside`, `/done/{start,end}` (the batches counted, as intervals) and
-//! `/ranks/{compute_seconds,first_batch,batch_count,cpus,host,kernel}`.
+//! `/batches/inside`, `/done/{start,end}` (the batches counted, as intervals),
+//! `/hosts/{name,rank_count,cpus,samples,compute_seconds_max,samples_per_second}`
+//! and `/ranks/{compute_seconds,first_batch,batch_count,cpus,samples,host,kernel}`.
 //!
 //! The writer is opened before the run, so per-batch counts stream into the file
 //! in chunks and rank 0's memory stays bounded however many batches there are.
@@ -129,7 +130,8 @@ impl Hdf5Writer {
 fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
     let json = serde_json::to_value(r).expect("a report always serializes");
     if let Value::Object(map) = &json {
-        for (key, value) in map {
+        // per_host is a table: the /hosts group below.
+        for (key, value) in map.iter().filter(|(k, _)| *k != "per_host") {
             write_attr(file, key, value)?;
         }
     }
@@ -145,6 +147,36 @@ fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
         "end",
         &ranges.iter().map(|x| x.end).collect::<Vec<u64>>(),
     )?;
+    let hosts = file.create_group("hosts")?;
+    let h = &r.per_host;
+    dataset(&hosts, "name", &strings(h.iter().map(|x| x.host.as_str())))?;
+    dataset(
+        &hosts,
+        "rank_count",
+        &h.iter().map(|x| x.ranks.len() as u64).collect::<Vec<u64>>(),
+    )?;
+    dataset(
+        &hosts,
+        "cpus",
+        &h.iter().map(|x| x.cpus).collect::<Vec<u64>>(),
+    )?;
+    dataset(
+        &hosts,
+        "samples",
+        &h.iter().map(|x| x.samples).collect::<Vec<u64>>(),
+    )?;
+    dataset(
+        &hosts,
+        "compute_seconds_max",
+        &h.iter()
+            .map(|x| x.compute_seconds.max)
+            .collect::<Vec<f64>>(),
+    )?;
+    dataset(
+        &hosts,
+        "samples_per_second",
+        &h.iter().map(|x| x.samples_per_second).collect::<Vec<f64>>(),
+    )?;
     let ranks = file.create_group("ranks")?;
     let col =
         |f: &dyn Fn(&super::RankFigures) -> u64| r.per_rank.iter().map(f).collect::<Vec<u64>>();
@@ -159,6 +191,7 @@ fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
     dataset(&ranks, "first_batch", &col(&|x| x.first_batch))?;
     dataset(&ranks, "batch_count", &col(&|x| x.batch_count))?;
     dataset(&ranks, "cpus", &col(&|x| x.cpus))?;
+    dataset(&ranks, "samples", &col(&|x| x.samples))?;
     dataset(
         &ranks,
         "host",

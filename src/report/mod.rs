@@ -79,6 +79,57 @@ pub struct RankFigures {
     pub kernel: String,
     /// CPUs its host gives the job (see `run::host_cpus`).
     pub cpus: u64,
+    /// Samples it counted in this run.
+    pub samples: u64,
+}
+
+/// What one host did: its ranks together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostFigures {
+    /// Host name.
+    pub host: String,
+    /// Its ranks, in order.
+    pub ranks: Vec<u64>,
+    /// CPUs it gives the job.
+    pub cpus: u64,
+    /// Its ranks' compute seconds.
+    pub compute_seconds: Spread,
+    /// Samples its ranks counted in this run.
+    pub samples: u64,
+    /// samples / its slowest rank's compute seconds.
+    pub samples_per_second: f64,
+}
+
+impl HostFigures {
+    /// Per-host figures from per-rank ones, hosts in order of their first rank.
+    pub fn of(per_rank: &[RankFigures]) -> Vec<HostFigures> {
+        let mut out: Vec<HostFigures> = Vec::new();
+        for r in per_rank {
+            if !out.iter().any(|h| h.host == r.host) {
+                let mine: Vec<(usize, &RankFigures)> = per_rank
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| x.host == r.host)
+                    .collect();
+                let secs: Vec<f64> = mine.iter().map(|(_, x)| x.compute_seconds).collect();
+                let compute_seconds = Spread::of(&secs);
+                let samples = mine.iter().map(|(_, x)| x.samples).sum::<u64>();
+                out.push(HostFigures {
+                    host: r.host.clone(),
+                    ranks: mine.iter().map(|(i, _)| *i as u64).collect(),
+                    cpus: r.cpus,
+                    compute_seconds,
+                    samples,
+                    samples_per_second: if compute_seconds.max > 0.0 {
+                        samples as f64 / compute_seconds.max
+                    } else {
+                        0.0
+                    },
+                });
+            }
+        }
+        out
+    }
 }
 
 /// What the run counted, resumed batches included.
@@ -245,6 +296,9 @@ pub struct Report {
     /// Whether some host ran more ranks than it gives the job CPUs.
     #[serde(default)]
     pub oversubscribed: bool,
+    /// Each host: its ranks, CPUs, compute seconds and throughput (HDF5 `/hosts`).
+    #[serde(default)]
+    pub per_host: Vec<HostFigures>,
     /// The Slurm job, when run under Slurm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<Slurm>,
@@ -344,6 +398,7 @@ impl Report {
             },
             hosts,
             oversubscribed,
+            per_host: HostFigures::of(&per_rank),
             slurm,
             per_rank,
             done: outcome.done,

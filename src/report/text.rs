@@ -77,6 +77,30 @@ pub fn render(r: &Report, files: &str) -> String {
             }
         ),
     );
+    if r.per_host.len() > 1 {
+        for h in &r.per_host {
+            let ranks = match (h.ranks.first(), h.ranks.last()) {
+                (Some(a), Some(b)) if h.ranks.len() as u64 == b - a + 1 && a != b => {
+                    format!("ranks {a}-{b}")
+                }
+                _ => format!(
+                    "rank(s) {}",
+                    h.ranks
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            };
+            line(
+                "  host",
+                format!(
+                    "{}: {ranks}, {:.4e} samples/s, compute max {:.3} s",
+                    h.host, h.samples_per_second, h.compute_seconds.max
+                ),
+            );
+        }
+    }
     if let Some(label) = &r.label {
         line("label", label.clone());
     }
