@@ -2,7 +2,8 @@
 #   make run    set up, build, run the default job on all cores, print the report
 #   make test   set up, then the whole test suite (what CI runs)
 # Other targets: build, bench (criterion + table), compare (vs C and Python),
-#   scaling (strong and weak sweeps with mpirun: table + SVG), lint, clean.
+#   scaling (strong and weak sweeps with mpirun: table + SVG), cluster-test
+#   (the emulated multi-node tests alone), lint, clean.
 # Override: make run NP=4 ARGS='--samples 1e11'   (reports go to results/)
 
 NP      ?= $(shell nproc)
@@ -17,7 +18,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 endif
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: run test setup setup-slurm build lint bench compare scaling clean
+.PHONY: run test setup setup-slurm build lint bench compare scaling clean cluster-test
 
 run: build
 	@mkdir -p results
@@ -32,6 +33,12 @@ setup:
 # Slurm and MUNGE, for the tests that submit slurm/*.sbatch to a private cluster.
 setup-slurm:
 	@scripts/setup-slurm.sh
+
+# The multi-node tests alone, as root: mpirun across hosts and a 3-node Slurm
+# cluster on an emulated cluster of network namespaces (tests/cluster/netcluster.sh).
+cluster-test: setup setup-slurm
+	cargo build --release
+	cargo test --release --test it multinode -- --nocapture
 
 build: setup
 	cargo build --release

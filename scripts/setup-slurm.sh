@@ -7,7 +7,7 @@
 # ones are not used, and the packages leave them stopped.
 set -euo pipefail
 
-packages=(slurmctld slurmd slurm-client munge)
+packages=(slurmctld slurmd slurm-client munge iproute2)
 missing=()
 # slurmctld, slurmd and munged live in /usr/sbin, often not on a user's PATH.
 have() { PATH=$PATH:/usr/sbin:/sbin command -v "$1" >/dev/null; }
@@ -15,6 +15,7 @@ have slurmctld || missing+=(slurmctld)
 have slurmd || missing+=(slurmd)
 have sbatch || missing+=(slurm-client)
 have munged || missing+=(munge)
+have ip || missing+=(iproute2) # the emulated multi-node cluster's namespaces
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -5,6 +5,7 @@ mod bad_input;
 mod determinism;
 mod dispersion;
 mod kernels;
+mod multinode;
 mod progress;
 mod report;
 mod restart;

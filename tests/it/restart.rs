@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{json, mcpi, Scratch, TIMEOUT};
+use crate::util::{json, mcpi, JobTmp, Scratch, TIMEOUT};
 
 /// The run every test interrupts: 200 batches, a few seconds on 2 cores.
 const RUN: [&str; 4] = ["--samples", "1e10", "--batch-size", "5e7"];
@@ -36,6 +36,7 @@ pub fn reference_inside() -> u64 {
 /// `mpirun -n RANKS mcpi run RUN ARGS` in the background, output to files.
 struct Job {
     child: Child,
+    _tmp: JobTmp,
     dir: PathBuf,
     name: String,
 }
@@ -47,7 +48,9 @@ impl Job {
         all.extend(args);
         let out = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
         let err = std::fs::File::create(dir.join(format!("{name}.err"))).unwrap();
+        let tmp = JobTmp::new();
         let child = Command::new("mpirun")
+            .env("TMPDIR", &tmp.0)
             .args(["-q", "-n", &ranks.to_string(), env!("CARGO_BIN_EXE_mcpi")])
             .args(&all)
             .current_dir(dir)
@@ -61,6 +64,7 @@ impl Job {
             .expect("mpirun");
         Job {
             child,
+            _tmp: tmp,
             dir: dir.to_path_buf(),
             name: name.to_string(),
         }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{json, Scratch};
+use crate::util::{json, JobTmp, Scratch};
 
 /// The repository: the scripts live here.
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -185,6 +185,9 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
     let results = scratch.path().join("results");
     std::fs::create_dir_all(&submit).unwrap();
     let cluster = Cluster::up(scratch.path().join("cluster"));
+    // Every job its own TMPDIR: concurrent OpenMPI jobs on one host race on a
+    // shared session directory.
+    let mut job_tmps = JobTmps::default();
 
     // A long run, stopped as by the time-limit warning (USR1 to the batch shell
     // only), must requeue itself and complete with the uninterrupted count.
@@ -203,6 +206,7 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
         .env("BATCH_SIZE", "5e7")
         .env("REPEATS", "1")
         .env("CHECKPOINT_INTERVAL", "0.2s")
+        .env("TMPDIR", job_tmps.push_new())
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"));
     requeued.id = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -246,6 +250,7 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
             .env("SAMPLES", job.samples.to_string())
             .env("BATCH_SIZE", BATCH_SIZE.to_string())
             .env("REPEATS", job.repeats.to_string())
+            .env("TMPDIR", job_tmps.push_new())
             .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
             .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"));
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -527,4 +532,18 @@ fn tail(path: &Path, lines: usize) -> String {
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Private TMPDIRs for the jobs, removed at the end of the test.
+#[derive(Default)]
+struct JobTmps(Vec<JobTmp>);
+
+impl JobTmps {
+    /// A new one, for one job's environment.
+    fn push_new(&mut self) -> PathBuf {
+        let tmp = JobTmp::new();
+        let path = tmp.0.clone();
+        self.0.push(tmp);
+        path
+    }
 }

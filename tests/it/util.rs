@@ -110,8 +110,31 @@ pub fn mcpi_mpmd(ranks: &[RankSpec], dir: &Path) -> Run {
     run_with_timeout(cmd, dir)
 }
 
+/// A private TMPDIR for one mpirun: concurrent OpenMPI jobs on one host race
+/// on their shared session directory (one removes it while another creates
+/// its own inside); each job with its own is safe. Removed when dropped.
+pub struct JobTmp(pub PathBuf);
+
+impl JobTmp {
+    pub fn new() -> JobTmp {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("mcpi-job-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        JobTmp(dir)
+    }
+}
+
+impl Drop for JobTmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn run_with_timeout(mut cmd: Command, dir: &Path) -> Run {
     let what = format!("{cmd:?}");
+    let tmp = JobTmp::new();
+    cmd.env("TMPDIR", &tmp.0);
     cmd.current_dir(dir)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
