@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::slurm::{tail, Job};
 use crate::util::{json, Scratch};
 
 /// The repository.
@@ -152,20 +153,6 @@ fn run_limited(cmd: &mut Command, timeout: Duration) -> Out {
         stdout: collect(out),
         stderr: collect(err),
         timed_out,
-    }
-}
-
-/// The end of a file, or why there is none.
-fn tail(path: &Path, lines: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            let mut out = all[all.len().saturating_sub(lines)..].join("\n");
-            out.push('\n');
-            out
-        }
-        Err(e) => format!("({e})\n"),
     }
 }
 
@@ -434,59 +421,6 @@ fn resumed_samples(report: &Value) -> u64 {
     batches * report["batch_size"].as_u64().unwrap()
 }
 
-/// One `sbatch` of a script in `slurm/` and what it must produce.
-struct Job {
-    script: &'static str,
-    launcher: &'static str,
-    nodes: usize,
-    tasks_per_node: usize,
-    /// `SAMPLES`: total, or per rank for weak scaling.
-    samples: u64,
-    id: String,
-}
-
-impl Job {
-    fn tasks(&self) -> u64 {
-        (self.nodes * self.tasks_per_node) as u64
-    }
-
-    fn label(&self) -> &'static str {
-        self.script.trim_end_matches(".sbatch")
-    }
-
-    fn study(&self) -> &'static str {
-        match self.script {
-            "mcpi.sbatch" => "run",
-            "strong-scaling.sbatch" => "strong",
-            _ => "weak",
-        }
-    }
-
-    fn ranks(&self) -> Vec<u64> {
-        if self.script == "mcpi.sbatch" {
-            return vec![self.tasks()];
-        }
-        let mut ranks: Vec<u64> = (0..)
-            .map(|k| 1 << k)
-            .take_while(|&r| r < self.tasks())
-            .collect();
-        ranks.push(self.tasks());
-        ranks
-    }
-
-    fn samples_on(&self, ranks: u64) -> u64 {
-        if self.study() == "weak" {
-            self.samples * ranks
-        } else {
-            self.samples
-        }
-    }
-
-    fn log(&self, submit: &Path) -> PathBuf {
-        submit.join(format!("{}-{}.out", self.label(), self.id))
-    }
-}
-
 #[test]
 fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
     if !have_root() {
@@ -720,14 +654,7 @@ fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
     let submit = work.join("submit");
     let results = work.join("results");
     std::fs::create_dir_all(&submit).unwrap();
-    let job = |script, launcher, nodes, tasks_per_node, samples| Job {
-        script,
-        launcher,
-        nodes,
-        tasks_per_node,
-        samples,
-        id: String::new(),
-    };
+    let job = Job::on_nodes;
     let mut jobs = vec![
         job("mcpi.sbatch", "srun", 2, 2, 200_000_000),
         job("mcpi.sbatch", "mpirun", 3, 1, 200_000_000),
@@ -743,7 +670,7 @@ fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
                 .current_dir(&submit)
                 .args(["--parsable", "--time=5"])
                 .arg(format!("--nodes={}", job.nodes))
-                .arg(format!("--ntasks-per-node={}", job.tasks_per_node))
+                .arg(format!("--ntasks-per-node={}", job.tasks_per_node()))
                 .arg(format!("{ROOT}/slurm/{}", job.script))
                 .env_remove("RANKS")
                 .env("MCPI", env!("CARGO_BIN_EXE_mcpi"))
@@ -852,7 +779,7 @@ fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
             let why = format!("{name}\n{report:#}\n{}", diagnose(job));
             assert_eq!(report["complete"], true, "{why}");
             assert_eq!(report["ranks"], ranks, "{why}");
-            assert_eq!(report["label"], job.label(), "{why}");
+            assert_eq!(report["label"], job.name(), "{why}");
             let slurm = &report["slurm"];
             assert_eq!(slurm["nodes"], job.nodes, "slurm.nodes: {why}");
             assert_eq!(
@@ -875,13 +802,13 @@ fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
                 !hosts.is_empty() && hosts.iter().all(|h| allocated.iter().any(|a| a == h)),
                 "hosts outside the allocation {allocated:?}: {why}"
             );
-            if ranks == job.tasks() {
+            if ranks == job.tasks {
                 // The whole allocation: every node, tasks-per-node ranks each,
                 // in blocks.
                 let names: Vec<&str> = allocated.iter().map(String::as_str).collect();
                 let per: Vec<Vec<u64>> = (0..job.nodes as u64)
                     .map(|n| {
-                        let k = job.tasks_per_node as u64;
+                        let k = job.tasks_per_node() as u64;
                         (n * k..(n + 1) * k).collect()
                     })
                     .collect();
@@ -894,7 +821,7 @@ fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
             assert_eq!(samples, job.samples_on(ranks), "samples: {why}");
             counts.insert(samples, report["inside"].as_u64().unwrap());
             *groups
-                .entry((job.label().to_string(), ranks, hosts.len() as u64))
+                .entry((job.name().to_string(), ranks, hosts.len() as u64))
                 .or_default() += 1;
         }
     }

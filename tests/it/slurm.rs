@@ -103,23 +103,28 @@ impl Drop for Cluster {
     }
 }
 
-/// One submission and what it must produce.
-struct Job {
-    script: &'static str,
-    launcher: &'static str,
-    tasks: u64,
+/// One submission and what it must produce (also used by `multinode`).
+pub(crate) struct Job {
+    pub script: &'static str,
+    pub launcher: &'static str,
+    /// Nodes asked for.
+    pub nodes: usize,
+    /// Tasks in all: nodes x tasks per node.
+    pub tasks: u64,
     /// `SAMPLES`: total for mcpi and strong scaling, per rank for weak scaling.
-    samples: u64,
-    repeats: u64,
-    id: String,
+    pub samples: u64,
+    pub repeats: u64,
+    pub id: String,
 }
 
 impl Job {
-    fn new(script: &'static str, launcher: &'static str, tasks: u64, samples: u64) -> Job {
+    /// A one-node job of `tasks` tasks (sweeps repeated twice).
+    pub fn new(script: &'static str, launcher: &'static str, tasks: u64, samples: u64) -> Job {
         let repeats = if script == "mcpi.sbatch" { 1 } else { 2 };
         Job {
             script,
             launcher,
+            nodes: 1,
             tasks,
             samples,
             repeats,
@@ -127,13 +132,34 @@ impl Job {
         }
     }
 
+    /// A job on `nodes` nodes with `per_node` tasks each, run once.
+    pub fn on_nodes(
+        script: &'static str,
+        launcher: &'static str,
+        nodes: usize,
+        per_node: usize,
+        samples: u64,
+    ) -> Job {
+        Job {
+            nodes,
+            tasks: (nodes * per_node) as u64,
+            repeats: 1,
+            ..Job::new(script, launcher, 0, samples)
+        }
+    }
+
+    /// Tasks per node.
+    pub fn tasks_per_node(&self) -> usize {
+        self.tasks as usize / self.nodes
+    }
+
     /// The job name (`#SBATCH --job-name`), which is also the report label.
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         self.script.trim_end_matches(".sbatch")
     }
 
     /// The first word of its report names.
-    fn study(&self) -> &'static str {
+    pub fn study(&self) -> &'static str {
         match self.script {
             "mcpi.sbatch" => "run",
             "strong-scaling.sbatch" => "strong",
@@ -142,7 +168,7 @@ impl Job {
     }
 
     /// The rank counts it runs: all tasks, or 1, 2, 4, ... and all tasks.
-    fn ranks(&self) -> Vec<u64> {
+    pub fn ranks(&self) -> Vec<u64> {
         if self.script == "mcpi.sbatch" {
             return vec![self.tasks];
         }
@@ -155,7 +181,7 @@ impl Job {
     }
 
     /// The samples of its run on `ranks` ranks.
-    fn samples_on(&self, ranks: u64) -> u64 {
+    pub fn samples_on(&self, ranks: u64) -> u64 {
         if self.study() == "weak" {
             self.samples * ranks
         } else {
@@ -164,7 +190,7 @@ impl Job {
     }
 
     /// Its batch log (`#SBATCH --output=%x-%j.out`, in the submit directory).
-    fn log(&self, submit: &Path) -> PathBuf {
+    pub fn log(&self, submit: &Path) -> PathBuf {
         submit.join(format!("{}-{}.out", self.name(), self.id))
     }
 }
@@ -516,7 +542,8 @@ fn output_text(out: &Output) -> String {
 }
 
 /// The last `lines` lines of a file, or why there are none.
-fn tail(path: &Path, lines: usize) -> String {
+/// The last `lines` lines of a file, for failure messages.
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     match std::fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
