@@ -1,14 +1,15 @@
-//! The SPMD job, phase by phase: parse and check, agree on the output, set up the
-//! streams, count (moving per-batch counts to rank 0 as they fill), reduce,
-//! report. Every rank runs this; rank 0 alone prints and writes.
+//! The SPMD job, phase by phase: parse and check, agree on the output (and the
+//! checkpoint to resume), set up the streams, count — once, or in
+//! `--target-error` rounds — moving per-batch counts to rank 0 as they fill and
+//! stopping together on a signal, reduce, report. Every rank runs this; rank 0
+//! alone prints and writes.
 
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
 use clap::Parser;
-
-use std::ops::Range;
-use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{self, Resumed};
 use crate::cli::{clap_error_line, Cli, Config};
