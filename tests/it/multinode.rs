@@ -18,7 +18,6 @@
 //! fails.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -28,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::slurm::{tail, Job};
+use crate::slurm::{job_fields, log_tails, tail, Job};
 use crate::util::{json, Scratch};
 
 /// The repository.
@@ -265,24 +264,12 @@ impl Cluster {
             self.on("head", "scontrol").args(["show", "job", "-o", id]),
             RUN_TIMEOUT,
         );
-        out.stdout
-            .split_whitespace()
-            .filter_map(|f| f.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        job_fields(&out.stdout)
     }
 
     /// The end of every log the harness and the daemons wrote.
     fn logs(&self) -> String {
-        let mut text = String::new();
-        let mut logs: Vec<_> = std::fs::read_dir(self.dir.join("log"))
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        logs.sort();
-        for log in logs {
-            let _ = write!(text, "--- {}\n{}", log.display(), tail(&log, 25));
-        }
-        text
+        log_tails(&self.dir.join("log"), 25)
     }
 
     /// `netcluster.sh down`; never panics (it runs in `drop`).

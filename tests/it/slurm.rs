@@ -71,25 +71,34 @@ impl Cluster {
     /// `scontrol show job ID` as one line of `Key=Value` fields.
     fn job_fields(&self, id: &str) -> BTreeMap<String, String> {
         let out = run(self.command("scontrol").args(["show", "job", "-o", id]));
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .filter_map(|f| f.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        job_fields(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// The end of every daemon log, for failure messages.
     fn logs(&self) -> String {
-        let mut text = String::new();
-        let mut logs: Vec<_> = std::fs::read_dir(self.dir.join("log"))
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        logs.sort();
-        for log in logs {
-            let _ = write!(text, "--- {}\n{}", log.display(), tail(&log, 30));
-        }
-        text
+        log_tails(&self.dir.join("log"), 30)
     }
+}
+
+/// `scontrol show job -o` output as its `Key=Value` fields.
+pub(crate) fn job_fields(text: &str) -> BTreeMap<String, String> {
+    text.split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The last `lines` lines of every log in `dir`, for failure messages.
+pub(crate) fn log_tails(dir: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.sort();
+    for log in logs {
+        let _ = write!(text, "--- {}\n{}", log.display(), tail(&log, lines));
+    }
+    text
 }
 
 impl Drop for Cluster {
