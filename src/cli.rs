@@ -1,32 +1,22 @@
-//! The command line: clap definitions, count parsing (`1e7`, `10_000_000`, `4G`),
-//! and the checked [`Config`] the run works from. Every error names its flag.
+//! The command line, and the only module that knows clap: the flags, count
+//! and time parsing (`1e7`, `10_000_000`, `4G`; `90s`, `5m`), and their
+//! conversion into what the rest of mcpi works from — a checked [`Config`] for
+//! the job, [`study::Options`] for `mcpi study`. Every error names its flag.
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::Error;
-use crate::kernel::Kernel;
+use crate::config::{
+    Config, KernelChoice, TargetSpec, DEFAULT_BATCH_SIZE, DEFAULT_CONFIDENCE, DEFAULT_MAX_SAMPLES,
+    DEFAULT_SAMPLES, DEFAULT_SEED, MAX_BATCHES,
+};
+use crate::error::UsageError;
 use crate::plan::Plan;
 use crate::progress::Style;
-use crate::study::Kind;
-
-/// The default seed, printed in every report: the first 15 digits of π.
-pub const DEFAULT_SEED: u64 = 314_159_265_358_979;
-
-/// Default `--samples` with `--target-error`, where it is the maximum: 1e13.
-pub const DEFAULT_MAX_SAMPLES: u64 = 10_000_000_000_000;
-
-/// Default `--samples`: 1e10.
-pub const DEFAULT_SAMPLES: u64 = 10_000_000_000;
-
-/// Default `--batch-size`: 1e7.
-pub const DEFAULT_BATCH_SIZE: u64 = 10_000_000;
-
-/// The largest number of batches a run may have. Every batch costs ~1 µs of
-/// stream set-up and 8 bytes in the report: 10^8 batches make an 800 MB file.
-/// More means the batch size is too small to pay for itself.
-pub const MAX_BATCHES: u64 = 100_000_000;
+use crate::study::{self, Kind};
 
 /// mcpi: a reproducible SPMD Monte Carlo estimate of π.
 #[derive(Parser, Debug)]
@@ -58,7 +48,7 @@ pub struct StudyArgs {
 
     /// Scaling kind: strong (same total samples), weak (same samples per rank),
     /// or auto (whichever the reports share).
-    #[arg(long, value_name = "KIND", default_value = "auto")]
+    #[arg(long, value_name = "KIND", default_value = "auto", value_parser = str::parse::<Kind>)]
     pub kind: Kind,
 
     /// Also write the table as CSV.
@@ -114,7 +104,7 @@ pub struct RunArgs {
 
     /// Kernel variant: auto (the fastest this CPU runs), avx512, avx2, portable,
     /// scalar.
-    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_kernel)]
+    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = str::parse::<KernelChoice>)]
     pub kernel: KernelChoice,
 
     /// A name for the study this run belongs to, recorded in the report (e.g.
@@ -138,7 +128,7 @@ pub struct RunArgs {
 
     /// Progress on rank 0's stderr: auto (a bar on a terminal, else timestamped
     /// lines), bar, lines, none.
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = str::parse::<Style>)]
     pub progress: Style,
 
     /// No progress on stderr, as --progress none (errors and warnings still show).
@@ -146,156 +136,160 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// `--kernel`: detect per rank, or one variant forced on every rank.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelChoice {
-    /// The fastest variant each rank's CPU supports.
-    Auto,
-    /// This variant on every rank; refused if some rank's CPU cannot run it.
-    Named(Kernel),
+/// What to do instead of running: print help or the version, or refuse.
+#[derive(Debug)]
+pub enum NotRun {
+    /// `--help` or `--version`: print this on stdout, exit 0.
+    Print(String),
+    /// A bad command line.
+    Refused(UsageError),
 }
 
-impl KernelChoice {
-    /// The variant this rank runs.
-    pub fn resolve(self) -> Kernel {
-        match self {
-            KernelChoice::Auto => Kernel::detect(),
-            KernelChoice::Named(k) => k,
-        }
-    }
+/// The parsed command line.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `mcpi run` (or no subcommand): the MPI job.
+    Run(Result<Config, NotRun>),
+    /// `mcpi study`: no MPI.
+    Study(Result<study::Options, NotRun>),
 }
 
-/// Parses `--kernel`.
-pub fn parse_kernel(text: &str) -> Result<KernelChoice, String> {
-    if text == "auto" {
-        return Ok(KernelChoice::Auto);
-    }
-    Kernel::from_name(text)
-        .map(KernelChoice::Named)
-        .ok_or_else(|| {
-            let names: Vec<&str> = Kernel::ALL.iter().map(|k| k.name()).collect();
-            format!("unknown kernel (choose auto, {})", names.join(", "))
+/// Parses the process's arguments, once.
+pub fn parse() -> Invocation {
+    match Cli::try_parse() {
+        Ok(Cli {
+            command: Some(Command::Study(args)),
+            ..
+        }) => Invocation::Study(Ok(args.options())),
+        Ok(Cli {
+            command: Some(Command::Run(args)),
+            ..
         })
-}
-
-impl Cli {
-    /// The run arguments, whether `run` was given or not.
-    pub fn run_args(self) -> RunArgs {
-        match self.command {
-            Some(Command::Run(args)) => args,
-            None => self.run,
-            Some(Command::Study(_)) => unreachable!("`mcpi study` does not run the job"),
+        | Ok(Cli { command: None, run: args }) => {
+            Invocation::Run(args.check().map_err(NotRun::Refused))
+        }
+        Err(e) => {
+            let not_run = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => NotRun::Print(e.to_string()),
+                _ => NotRun::Refused(UsageError::CommandLine(clap_error_line(&e))),
+            };
+            if is_about_study(&e) {
+                Invocation::Study(Err(not_run))
+            } else {
+                Invocation::Run(Err(not_run))
+            }
         }
     }
 }
 
-/// A checked run configuration: everything the run needs, all flags validated.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The decomposition into batches.
-    pub plan: Plan,
-    /// The seed of all streams.
-    pub seed: u64,
-    /// The report prefix as given, or `None` for the timestamped default.
-    pub output: Option<PathBuf>,
-    /// Whether existing reports may be overwritten.
-    pub force: bool,
-    /// The kernel variant requested.
-    pub kernel: KernelChoice,
-    /// The study label, if any.
-    pub label: Option<String>,
-    /// How progress is shown.
-    pub progress: Style,
-    /// Where checkpoints go, if anywhere.
-    pub checkpoint: Option<PathBuf>,
-    /// Seconds between checkpoints.
-    pub checkpoint_interval: f64,
-    /// The checkpoint to continue, if any.
-    pub resume: Option<PathBuf>,
-    /// `--target-error` and `--confidence`, if a precision is the goal.
-    pub target: Option<TargetSpec>,
+/// Whether clap's error or help is about `mcpi study` (its usage line says so),
+/// so that it is printed as `mcpi study`'s, without MPI.
+fn is_about_study(e: &clap::Error) -> bool {
+    e.to_string()
+        .lines()
+        .any(|l| l.trim_start().starts_with("Usage: mcpi study"))
 }
 
-/// `--target-error EPS --confidence C`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TargetSpec {
-    /// The half-width to reach.
-    pub error: f64,
-    /// Its confidence.
-    pub confidence: f64,
+/// Writes `text` to stdout. A closed or full stdout is not the run's failure:
+/// the report files are what count, so it is ignored rather than a panic.
+pub fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+impl StudyArgs {
+    /// The options of `mcpi study`.
+    pub fn options(self) -> study::Options {
+        study::Options {
+            paths: self.paths,
+            kind: self.kind,
+            csv: self.csv,
+            markdown: self.markdown,
+            plot: self.plot,
+            force: self.force,
+        }
+    }
+}
+
+/// The plan for `samples` (the default when `None`) in batches of `batch_size`
+/// (the default, or `samples` if smaller), refusing too many batches.
+pub fn plan_of(samples: u64, batch_size: Option<u64>) -> Result<Plan, UsageError> {
+    let batch_size = match batch_size {
+        Some(b) if b > samples => {
+            return Err(UsageError::flag(
+                "--batch-size",
+                format!("({b}) is larger than --samples ({samples})"),
+            ))
+        }
+        Some(b) => b,
+        None => DEFAULT_BATCH_SIZE.min(samples),
+    };
+    let batches = samples.div_ceil(batch_size);
+    if batches > MAX_BATCHES {
+        return Err(UsageError::flag(
+            "--batch-size",
+            format!(
+                "{batch_size} makes {batches} batches of --samples {samples}; at most {MAX_BATCHES} \
+                 are allowed: use a larger --batch-size"
+            ),
+        ));
+    }
+    Ok(Plan::new(samples, batch_size))
 }
 
 impl RunArgs {
     /// Checks the flags against each other.
-    pub fn check(self) -> Result<Config, Error> {
+    pub fn check(self) -> Result<Config, UsageError> {
         let samples = self.samples.unwrap_or(if self.target_error.is_some() {
             DEFAULT_MAX_SAMPLES
         } else {
             DEFAULT_SAMPLES
         });
-        let batch_size = match self.batch_size {
-            Some(b) if b > samples => {
-                return Err(Error::Usage(format!(
-                    "--batch-size ({b}) is larger than --samples ({samples})"
-                )))
-            }
-            Some(b) => b,
-            None => DEFAULT_BATCH_SIZE.min(samples),
-        };
-        let batches = samples.div_ceil(batch_size);
-        if batches > MAX_BATCHES {
-            return Err(Error::Usage(format!(
-                "--batch-size {batch_size} makes {batches} batches of --samples {samples}; at most {MAX_BATCHES} \
-                 are allowed: use a larger --batch-size"
-            )));
-        }
+        let plan = plan_of(samples, self.batch_size)?;
         let target = match (self.target_error, self.confidence) {
             (None, Some(_)) => {
-                return Err(Error::Usage(
-                    "--confidence applies only with --target-error".into(),
+                return Err(UsageError::flag(
+                    "--confidence",
+                    "applies only with --target-error",
                 ))
             }
             (None, None) => None,
             (Some(error), confidence) => {
-                let confidence = confidence.unwrap_or(0.95);
                 if self.resume.is_some() || self.checkpoint.is_some() {
-                    return Err(Error::Usage(
-                        "--target-error cannot be combined with --checkpoint or --resume (yet)"
-                            .into(),
+                    return Err(UsageError::flag(
+                        "--target-error",
+                        "cannot be combined with --checkpoint or --resume (yet)",
                     ));
                 }
-                let need = crate::target::predicted_samples(error, confidence);
-                if need > samples as f64 {
-                    return Err(Error::Usage(format!(
-                        "--target-error {error:e} at {}% confidence needs about {need:.2e} samples, \
-                         more than the maximum --samples {samples:e}: raise --samples (or the target)",
-                        confidence * 100.0,
-                        samples = samples as f64
-                    )));
-                }
-                Some(TargetSpec { error, confidence })
+                let target = TargetSpec {
+                    error,
+                    confidence: confidence.unwrap_or(DEFAULT_CONFIDENCE),
+                };
+                check_target(target, samples)?;
+                Some(target)
             }
         };
         if let Some(out) = &self.output {
             let text = out.to_string_lossy();
             let last = text.rsplit('/').next().unwrap_or("");
             if matches!(last, "" | "." | "..") {
-                return Err(Error::Usage(format!(
-                    "--output '{text}' must end in a file name prefix (e.g. results/run)"
-                )));
+                return Err(UsageError::flag(
+                    "--output",
+                    format!("'{text}' must end in a file name prefix (e.g. results/run)"),
+                ));
             }
         }
         if let Some(label) = &self.label {
             let chars = label.chars().count();
             if chars == 0 || chars > 64 || label.chars().any(char::is_control) {
-                return Err(Error::Usage(format!(
-                    "--label '{}' must be 1 to 64 printable characters",
-                    label.escape_default()
-                )));
+                return Err(UsageError::flag(
+                    "--label",
+                    format!("'{}' must be 1 to 64 printable characters", label.escape_default()),
+                ));
             }
         }
         Ok(Config {
-            plan: Plan::new(samples, batch_size),
+            plan,
             seed: self.seed,
             output: self.output,
             force: self.force,
@@ -312,6 +306,24 @@ impl RunArgs {
             target,
         })
     }
+}
+
+/// Refuses a `--target-error` the maximum `samples` cannot reach.
+fn check_target(t: TargetSpec, samples: u64) -> Result<(), UsageError> {
+    let need = crate::rounds::predicted_samples(t.error, t.confidence);
+    if need > samples as f64 {
+        return Err(UsageError::flag(
+            "--target-error",
+            format!(
+                "{:e} at {}% confidence needs about {need:.2e} samples, \
+                 more than the maximum --samples {:e}: raise --samples (or the target)",
+                t.error,
+                t.confidence * 100.0,
+                samples as f64
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A clap error as one line: its message without `error: `, with the lines that
@@ -393,20 +405,21 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         .ok_or_else(too_big)
 }
 
-/// Parses a time span: seconds (`90`, `0.5`) or with a unit `s`, `m`, `h`
-/// (`90s`, `5m`, `1h`, `1.5h`). It must be positive.
+/// Parses a time span: seconds (`90`, `0.5`) or with units as jiff reads them
+/// (`90s`, `5m`, `1h`, `1.5h`, `1h 30m`). It must be positive.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let s = text.trim();
-    let (number, unit) = match s.char_indices().last() {
-        Some((i, 's')) => (&s[..i], 1.0),
-        Some((i, 'm')) => (&s[..i], 60.0),
-        Some((i, 'h')) => (&s[..i], 3600.0),
-        _ => (s, 1.0),
+    let secs = match s.parse::<f64>() {
+        Ok(bare) => bare,
+        Err(_) => s
+            .parse::<jiff::SignedDuration>()
+            .map_err(|_| "not a time (use e.g. 90s, 5m, 1h)".to_string())?
+            .as_secs_f64(),
     };
-    match number.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v * unit),
-        Ok(_) => Err("must be positive".into()),
-        Err(_) => Err("not a time (use e.g. 90s, 5m, 1h)".into()),
+    if secs > 0.0 && secs.is_finite() {
+        Ok(secs)
+    } else {
+        Err("must be positive".into())
     }
 }
 
@@ -445,7 +458,16 @@ mod tests {
     /// `mcpi run ARGV` as clap parses it, defaults included.
     fn args(argv: &[&str]) -> RunArgs {
         let full = ["mcpi", "run"].iter().chain(argv);
-        Cli::try_parse_from(full).unwrap().run_args()
+        run_args(Cli::try_parse_from(full).unwrap())
+    }
+
+    /// The run arguments, whether `run` was given or not.
+    fn run_args(cli: Cli) -> RunArgs {
+        match cli.command {
+            Some(Command::Run(args)) => args,
+            None => cli.run,
+            Some(Command::Study(_)) => panic!("not a run"),
+        }
     }
 
     #[test]
@@ -544,9 +566,7 @@ mod tests {
         let plan = defaults.check().unwrap().plan;
         assert_eq!(plan.batch_size, DEFAULT_BATCH_SIZE);
         // Without the subcommand, the same flags.
-        let bare = Cli::try_parse_from(["mcpi", "--samples", "5"])
-            .unwrap()
-            .run_args();
+        let bare = run_args(Cli::try_parse_from(["mcpi", "--samples", "5"]).unwrap());
         assert_eq!(bare.samples, Some(5));
     }
 

@@ -1,6 +1,8 @@
 //! The only module that calls MPI. Every collective is written once here, with the
 //! root/non-root asymmetry inside; the rest of mcpi sees plain values and `Option`s
-//! that are `Some` on rank 0 only.
+//! that are `Some` on rank 0 only. The point-to-point messages of the count
+//! protocol (counts, stop requests, stop orders) are primitives here; the
+//! protocol itself is [`crate::protocol`].
 
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
@@ -10,8 +12,6 @@ use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Root};
 use mpi::Tag;
 
-use crate::error::Error;
-use crate::plan::share;
 
 /// Rank 0: parses, decides, prints and writes.
 pub const ROOT: i32 = 0;
@@ -20,9 +20,6 @@ pub const ROOT: i32 = 0;
 /// HOST_NAME_MAX is 64).
 const NAME_BYTES: usize = 64;
 
-/// Per-batch counts move to rank 0 in messages of at most this many (4 MiB).
-pub const CHUNK: usize = 1 << 19;
-
 /// Per-batch counts, more to come from the sender.
 const COUNTS_TAG: Tag = 1;
 /// Per-batch counts, the sender's last (possibly empty): it has stopped counting.
@@ -30,6 +27,32 @@ const LAST_TAG: Tag = 2;
 /// Rank 0 to every other rank: stop at the next batch boundary. Any other rank
 /// to rank 0: please order a stop (it received a signal).
 const STOP_TAG: Tag = 3;
+
+/// MPI could not be initialised.
+#[derive(Debug, thiserror::Error)]
+#[error("MPI initialisation failed (was MPI already initialised?)")]
+pub struct InitError;
+
+/// What [`Comm::receive_any`] took in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// `len` per-batch counts from rank `from`, more to come.
+    Counts {
+        /// The sender.
+        from: usize,
+        /// How many counts are now at the front of the buffer.
+        len: usize,
+    },
+    /// The last `len` counts from rank `from` (possibly none): it has stopped.
+    Last {
+        /// The sender.
+        from: usize,
+        /// How many counts are now at the front of the buffer.
+        len: usize,
+    },
+    /// Some rank asks for a stop (it received a signal).
+    StopRequest,
+}
 
 /// The MPI world of this run. Dropping it finalizes MPI, so return from `main`
 /// rather than calling `process::exit`.
@@ -43,8 +66,8 @@ pub struct Comm {
 
 impl Comm {
     /// Initialises MPI; works under `mpirun`/`srun` and as a singleton.
-    pub fn init() -> Result<Comm, Error> {
-        let universe = mpi::initialize().ok_or(Error::MpiInit)?;
+    pub fn init() -> Result<Comm, InitError> {
+        let universe = mpi::initialize().ok_or(InitError)?;
         let world = universe.world();
         Ok(Comm {
             rank: world.rank() as u64,
@@ -174,47 +197,38 @@ impl Comm {
         }
     }
 
-    /// Sends a chunk of this rank's per-batch counts, in order, to rank 0; `last`
-    /// marks its final chunk, after which it counts no more (MPI_Send; rank 0
-    /// receives between its own batches, so a large chunk waits about a batch of
-    /// rank 0's).
+    /// Sends some of this rank's per-batch counts, in order, to rank 0; `last`
+    /// marks its final message, after which it counts no more (MPI_Send; rank 0
+    /// receives between its own batches, so a large message waits about a batch
+    /// of rank 0's).
     pub fn send_counts(&self, counts: &[u64], last: bool) {
-        debug_assert!(!self.is_root() && counts.len() <= CHUNK);
+        debug_assert!(!self.is_root());
         let tag = if last { LAST_TAG } else { COUNTS_TAG };
         self.root().send_with_tag(counts, tag);
     }
 
-    /// Rank 0: receives what the other ranks have sent so far, without waiting:
-    /// hands each chunk of counts to `sink(first_position, counts)` and notes
-    /// requests to stop. Returns whether anything arrived.
-    pub fn receive_counts(&self, inbox: &mut Inbox, mut sink: impl FnMut(u64, &[u64])) -> bool {
-        let mut any_arrived = false;
-        while let Some((msg, status)) = self.world.any_process().immediate_matched_probe() {
-            any_arrived = true;
-            let r = status.source_rank() as usize;
-            let tag = status.tag();
-            if tag == STOP_TAG {
-                msg.matched_receive_into(&mut inbox.buf[..0]);
-                inbox.stop_requested = true;
-                continue;
-            }
-            let len = status.count(u64::equivalent_datatype()) as usize;
-            assert!(
-                r != ROOT as usize
-                    && !inbox.finished[r]
-                    && (tag == COUNTS_TAG || tag == LAST_TAG)
-                    && inbox.next[r] + len as u64 <= inbox.end[r],
-                "unexpected message from rank {r} (tag {tag}, {len} counts)"
-            );
-            msg.matched_receive_into(&mut inbox.buf[..len]);
-            sink(inbox.next[r], &inbox.buf[..len]);
-            inbox.next[r] += len as u64;
-            if tag == LAST_TAG {
-                inbox.finished[r] = true;
-                inbox.unfinished -= 1;
-            }
+    /// Rank 0: takes in one message from any rank if one has arrived (a
+    /// non-blocking matched probe): counts go to the front of `buf`, which must
+    /// hold the largest message a rank sends.
+    pub fn receive_any(&self, buf: &mut [u64]) -> Option<Received> {
+        let (msg, status) = self.world.any_process().immediate_matched_probe()?;
+        let from = status.source_rank() as usize;
+        let tag = status.tag();
+        if tag == STOP_TAG {
+            msg.matched_receive_into(&mut buf[..0]);
+            return Some(Received::StopRequest);
         }
-        any_arrived
+        let len = status.count(u64::equivalent_datatype()) as usize;
+        assert!(
+            from != ROOT as usize && (tag == COUNTS_TAG || tag == LAST_TAG) && len <= buf.len(),
+            "unexpected message from rank {from} (tag {tag}, {len} counts)"
+        );
+        msg.matched_receive_into(&mut buf[..len]);
+        Some(if tag == LAST_TAG {
+            Received::Last { from, len }
+        } else {
+            Received::Counts { from, len }
+        })
     }
 
     /// Rank 0: tells every other rank to stop at its next batch boundary (once).
@@ -264,45 +278,5 @@ impl Comm {
             self.root().broadcast_into(&mut all[..]);
         }
         all
-    }
-}
-
-/// Rank 0's account of the per-batch counts still to come from each rank, by
-/// position in the run's work (see `work`).
-pub struct Inbox {
-    /// Each rank's share of positions.
-    pub start: Vec<u64>,
-    /// The position of each rank's next count to arrive (rank 0: unused).
-    pub next: Vec<u64>,
-    end: Vec<u64>,
-    finished: Vec<bool>,
-    /// Other ranks that have not sent their last counts.
-    unfinished: u64,
-    /// Whether some rank asked for a stop.
-    pub stop_requested: bool,
-    buf: Vec<u64>,
-}
-
-impl Inbox {
-    /// What rank 0 expects when `positions` batches are shared over `ranks`
-    /// (rank 0's own counts are written where they are made).
-    pub fn new(positions: u64, ranks: u64) -> Inbox {
-        let shares: Vec<_> = (0..ranks).map(|r| share(positions, r, ranks)).collect();
-        let mut finished = vec![false; ranks as usize];
-        finished[ROOT as usize] = true;
-        Inbox {
-            start: shares.iter().map(|s| s.start).collect(),
-            next: shares.iter().map(|s| s.start).collect(),
-            end: shares.iter().map(|s| s.end).collect(),
-            finished,
-            unfinished: ranks - 1,
-            stop_requested: false,
-            buf: vec![0; CHUNK],
-        }
-    }
-
-    /// Whether some other rank has not sent its last counts.
-    pub fn due(&self) -> bool {
-        self.unfinished > 0
     }
 }

@@ -1,41 +1,7 @@
-//! The library's errors and the exit status each one maps to.
+//! Exit statuses, the usage error every area shares, and the one line an error
+//! chain is printed as (once, at the top: `main` or the job's entry).
 
-use std::path::PathBuf;
-
-/// Everything that can stop a run.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A bad flag or flag combination; the message names the flag.
-    #[error("{0}")]
-    Usage(String),
-    /// The report cannot be written where `--output` points; found before any work.
-    #[error("--output: {path}: {why}")]
-    Output {
-        /// The file or directory at fault.
-        path: PathBuf,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// Writing a report file failed after the run (disk full, I/O error).
-    #[error("writing report {path}: {why}")]
-    Write {
-        /// The file being written.
-        path: PathBuf,
-        /// The underlying error.
-        why: String,
-    },
-    /// Writing a checkpoint failed (the previous one, if any, is intact).
-    #[error("checkpoint {path}: {why}")]
-    Checkpoint {
-        /// The checkpoint file.
-        path: PathBuf,
-        /// The underlying error.
-        why: String,
-    },
-    /// MPI could not be initialised.
-    #[error("MPI initialisation failed (was MPI already initialised?)")]
-    MpiInit,
-}
+use std::path::{Path, PathBuf};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -49,12 +15,99 @@ pub const EXIT_VERDICT_FAILED: u8 = 3;
 /// report (and checkpoint, if asked for) are written (EX_TEMPFAIL: try again).
 pub const EXIT_STOPPED: u8 = 75;
 
-impl Error {
-    /// The process exit status for this error.
-    pub fn exit_status(&self) -> u8 {
-        match self {
-            Error::Usage(_) | Error::Output { .. } => EXIT_USAGE,
-            Error::Write { .. } | Error::Checkpoint { .. } | Error::MpiInit => EXIT_FAILURE,
+/// Something wrong with what the user asked for, found before any work: exit
+/// status 2. Every message names the flag, or the file, at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// A flag's value, or its combination with others.
+    #[error("{flag} {detail}")]
+    Flag {
+        /// The flag at fault (`--batch-size`).
+        flag: &'static str,
+        /// What is wrong, continuing the sentence after the flag.
+        detail: String,
+    },
+    /// A file named on the command line (a `mcpi study` input, say).
+    #[error("{}: {detail}", path.display())]
+    File {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// What clap found, as one line (unknown flag, missing value).
+    #[error("{0}")]
+    CommandLine(String),
+    /// An MPMD launch gave ranks different arguments.
+    #[error("ranks were started with different arguments (check the mpirun command)")]
+    DifferentArguments,
+}
+
+impl UsageError {
+    /// A problem with `flag`: `detail` continues the sentence after its name.
+    pub fn flag(flag: &'static str, detail: impl Into<String>) -> UsageError {
+        UsageError::Flag {
+            flag,
+            detail: detail.into(),
         }
+    }
+
+    /// A problem with the file `path` named on the command line.
+    pub fn file(path: &Path, detail: impl Into<String>) -> UsageError {
+        UsageError::File {
+            path: path.to_path_buf(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An error and its sources as one line, `outer: inner: innermost`, without
+/// Rust's `(os error N)` suffix (the system's reason is enough for a user).
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    let line = parts.join(": ");
+    strip_os_error(&line)
+}
+
+/// `No space left on device (os error 28)` → `No space left on device`.
+fn strip_os_error(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" (os error ") {
+        out.push_str(&rest[..i]);
+        rest = match rest[i..].find(')') {
+            Some(j) => &rest[i + j + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("writing report r.h5")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chains_read_as_one_line_without_os_error_codes() {
+        let io = std::io::Error::from_raw_os_error(28);
+        assert_eq!(
+            one_line(&Outer(io)),
+            "writing report r.h5: No space left on device"
+        );
+        let e = UsageError::flag("--samples", "must be at least 1");
+        assert_eq!(one_line(&e), "--samples must be at least 1");
     }
 }

@@ -41,7 +41,7 @@ impl Plan {
     }
 
     /// Samples in all the batches of `intervals`.
-    pub fn samples_in_all(&self, intervals: &crate::work::Intervals) -> u64 {
+    pub fn samples_in_all(&self, intervals: &crate::intervals::Intervals) -> u64 {
         intervals
             .ranges()
             .iter()

@@ -5,11 +5,15 @@
 //! which they send in smaller pieces while progress is on (at least every
 //! [`flush_seconds`]) rather than only when a chunk is full: no other messages, no
 //! barriers. Updating costs one clock read per call.
+//!
+//! The bar is drawn here rather than by indicatif: rank 0 redraws it between
+//! its own batches from counts it already holds, with no draw thread, and its
+//! line format is the one the logs and tests read.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::report::files::iso8601;
+use crate::clock::iso8601;
 
 /// How often (seconds) a rank other than 0 sends the per-batch counts it holds,
 /// under `style` on `ranks` ranks: 0.5 s for a bar, 2 s for lines, and longer
@@ -31,7 +35,7 @@ const LINE_EVERY: Duration = Duration::from_secs(30);
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 /// How progress is shown (`--progress`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
     /// A bar when rank 0's stderr is a terminal, else lines. Launchers (mpirun,
     /// srun) hand the ranks a pipe, so under them this means lines.
@@ -42,6 +46,21 @@ pub enum Style {
     Lines,
     /// Nothing (also `--quiet`).
     None,
+}
+
+impl std::str::FromStr for Style {
+    type Err = String;
+
+    /// `auto`, `bar`, `lines` or `none`.
+    fn from_str(text: &str) -> Result<Style, String> {
+        match text {
+            "auto" => Ok(Style::Auto),
+            "bar" => Ok(Style::Bar),
+            "lines" => Ok(Style::Lines),
+            "none" => Ok(Style::None),
+            _ => Err("choose auto, bar, lines or none".into()),
+        }
+    }
 }
 
 impl Style {
@@ -194,7 +213,9 @@ fn percent(frac: f64) -> u64 {
     (100.0 * frac).floor() as u64
 }
 
-/// Seconds as `42 s`, `12 min 05 s` or `3 h 02 min`.
+/// Seconds as `42 s`, `12 min 05 s` or `3 h 02 min`: the rounded, fixed-width
+/// form of mcpi's progress lines (humantime's `12m 5s` drops the padding that
+/// keeps a log's columns aligned).
 pub fn duration(secs: f64) -> String {
     if !secs.is_finite() {
         return "?".into();

@@ -1,6 +1,11 @@
 //! Graceful stop: SIGTERM, SIGINT and SIGUSR1 only set a flag, which the count
 //! loop reads at batch boundaries. Later signals change nothing, so a second
 //! Ctrl-C or `scancel` cannot interrupt the checkpoint and report being written.
+//!
+//! The handlers are registered through signal-hook (which sets `SA_RESTART`, so
+//! file writes interrupted by a signal carry on). MPI_Init may install handlers
+//! of its own, and signal-hook never re-installs once registered, so
+//! [`Guard::restore`] puts back the disposition found after registration.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -10,23 +15,49 @@ static FIRST: AtomicI32 = AtomicI32::new(0);
 /// The signals that ask for a graceful stop.
 pub const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
 
-extern "C" fn on_signal(signo: libc::c_int) {
-    // Only async-signal-safe work: one atomic operation.
-    let _ = FIRST.compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst);
+/// The dispositions of [`STOP_SIGNALS`] as signal-hook installed them.
+pub struct Guard {
+    installed: Vec<(i32, libc::sigaction)>,
 }
 
-/// Installs the handlers: at start-up, and again after MPI_Init, so they
-/// replace any the MPI library set for these signals.
-pub fn install() {
+/// Registers the handlers (before MPI_Init, which can take a while at scale).
+pub fn install() -> Guard {
+    let mut installed = Vec::new();
     for signo in STOP_SIGNALS {
-        // SAFETY: a zeroed sigaction with a handler that only touches atomics;
-        // SA_RESTART keeps interrupted system calls (file writes) going.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signo, &action, std::ptr::null_mut());
+        // SAFETY: the action is async-signal-safe: one atomic operation.
+        let registered = unsafe {
+            signal_hook::low_level::register(signo, move || {
+                let _ = FIRST.compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst);
+            })
+        };
+        if registered.is_ok() {
+            if let Some(action) = current(signo) {
+                installed.push((signo, action));
+            }
+        }
+    }
+    Guard { installed }
+}
+
+/// The current disposition of `signo`.
+fn current(signo: i32) -> Option<libc::sigaction> {
+    // SAFETY: a query (null new action) into a zeroed struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        (libc::sigaction(signo, std::ptr::null(), &mut old) == 0).then_some(old)
+    }
+}
+
+impl Guard {
+    /// Puts signal-hook's handlers back where something (MPI_Init) replaced them.
+    pub fn restore(&self) {
+        for (signo, action) in &self.installed {
+            if current(*signo).is_some_and(|now| now.sa_sigaction != action.sa_sigaction) {
+                // SAFETY: re-installs the exact disposition read back earlier.
+                unsafe {
+                    libc::sigaction(*signo, action, std::ptr::null_mut());
+                }
+            }
         }
     }
 }

@@ -1,7 +1,10 @@
-//! The statistics of the estimate: π̂ = 4·inside/N, its binomial standard error,
-//! the 95% confidence interval, the z-score against the true π, and the verdict.
+//! The statistics of a run: π̂ = 4·inside/N, its binomial standard error, the
+//! 95% confidence interval, the z-score against the true π, normal quantiles and
+//! half-widths (for `--target-error`), the dispersion test of the per-batch
+//! counts, and the one verdict built from them.
 
 use serde::{Deserialize, Serialize};
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
 /// Two-sided 95% normal quantile.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -40,8 +43,6 @@ pub struct Estimate {
     pub ci95: [f64; 2],
     /// (π̂ − π) / σ.
     pub z_score: f64,
-    /// PASS when |z| ≤ 4.
-    pub verdict: Verdict,
 }
 
 impl Estimate {
@@ -50,19 +51,13 @@ impl Estimate {
         let n = samples as f64;
         let p = inside as f64 / n;
         let pi = 4.0 * p;
-        let std_error = 4.0 * (p * (1.0 - p) / n).sqrt();
+        let std_error = sigma(p, n);
         let z_score = (pi - std::f64::consts::PI) / std_error;
-        let verdict = if z_score.abs() <= Z_PASS {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        };
         Estimate {
             pi,
             std_error,
             ci95: [pi - Z95 * std_error, pi + Z95 * std_error],
             z_score,
-            verdict,
         }
     }
 }
@@ -140,82 +135,69 @@ impl DispersionSum {
     }
 }
 
-/// (P(X ≤ x), P(X ≥ x)) for X chi-square with `k` degrees of freedom.
+/// (P(X ≤ x), P(X ≥ x)) for X chi-square with `k` degrees of freedom (statrs'
+/// regularized incomplete gamma functions).
 pub fn chi2_cdf(x: f64, k: f64) -> (f64, f64) {
-    gamma_p_q(k / 2.0, x / 2.0)
+    match ChiSquared::new(k) {
+        Ok(d) if x.is_finite() => (d.cdf(x), d.sf(x)),
+        _ => (f64::NAN, f64::NAN),
+    }
 }
 
-/// ln Γ(a) for a > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15).
-fn ln_gamma(a: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if a < 0.5 {
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * a).sin()).ln() - ln_gamma(1.0 - a);
-    }
-    let a = a - 1.0;
-    let mut s = G[0];
-    for (i, g) in G.iter().enumerate().skip(1) {
-        s += g / (a + i as f64);
-    }
-    let t = a + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (a + 0.5) * t.ln() - t + s.ln()
+/// The normal quantile for a two-sided `confidence` (0.95 → 1.96).
+pub fn z_for(confidence: f64) -> f64 {
+    Normal::standard().inverse_cdf(0.5 + confidence / 2.0)
 }
 
-/// The regularized incomplete gamma functions (P(a, x), Q(a, x)): a series below
-/// x = a + 1, a continued fraction (modified Lentz) above.
-fn gamma_p_q(a: f64, x: f64) -> (f64, f64) {
-    if x <= 0.0 {
-        return (0.0, 1.0);
-    }
-    let front = (a * x.ln() - x - ln_gamma(a)).exp();
-    if x < a + 1.0 {
-        let (mut term, mut sum, mut ap) = (1.0 / a, 1.0 / a, a);
-        for _ in 0..100_000_000 {
-            ap += 1.0;
-            term *= x / ap;
-            sum += term;
-            if term.abs() < sum.abs() * 1e-16 {
-                break;
-            }
-        }
-        let p = (sum * front).min(1.0);
-        (p, 1.0 - p)
+/// The half-width of the interval at quantile `z` after `inside` of `samples`:
+/// z·4·sqrt(p̂(1−p̂)/N).
+pub fn half_width(z: f64, inside: u64, samples: u64) -> f64 {
+    let p = inside as f64 / samples as f64;
+    z * sigma(p, samples as f64)
+}
+
+/// σ of π̂ = 4p̂ after `n` samples at fraction `p`: 4·sqrt(p(1−p)/n).
+fn sigma(p: f64, n: f64) -> f64 {
+    4.0 * (p * (1.0 - p) / n).sqrt()
+}
+
+/// Samples needed for half-width `error` at quantile `z` if the fraction is `p`.
+pub fn samples_needed(error: f64, z: f64, p: f64) -> f64 {
+    let w = z * sigma(p, 1.0) / error;
+    w * w
+}
+
+/// The verdict on an estimate and the dispersion test of its batches, with the
+/// reason: PASS when |z| ≤ 4 and the dispersion p-value is at least 1e-4 (or
+/// there was one batch only).
+pub fn verdict(est: &Estimate, dispersion: Option<&Dispersion>) -> (Verdict, String) {
+    let z = format!("|z| = {:.2}", est.z_score.abs());
+    let mut fails = Vec::new();
+    let mut passes = Vec::new();
+    if est.z_score.abs() <= Z_PASS {
+        passes.push(format!("{z} <= {Z_PASS}"));
+    } else if est.z_score.is_nan() {
+        fails.push("no error bar (all or no samples inside)".to_string());
     } else {
-        let tiny = 1e-300;
-        let mut b = x + 1.0 - a;
-        let mut c = 1.0 / tiny;
-        let mut d = 1.0 / b;
-        let mut h = d;
-        for i in 1..100_000_000u64 {
-            let an = -(i as f64) * (i as f64 - a);
-            b += 2.0;
-            d = an * d + b;
-            if d.abs() < tiny {
-                d = tiny;
-            }
-            c = b + an / c;
-            if c.abs() < tiny {
-                c = tiny;
-            }
-            d = 1.0 / d;
-            let delta = d * c;
-            h *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
+        fails.push(format!(
+            "{z} > {Z_PASS}: the estimate is off by more than its error bar allows"
+        ));
+    }
+    match dispersion {
+        Some(d) if d.p_value >= DISPERSION_P_MIN => {
+            passes.push(format!("dispersion p = {:.3}", d.p_value));
         }
-        let q = (front * h).min(1.0);
-        (1.0 - q, q)
+        Some(d) => fails.push(format!(
+            "dispersion p = {:.2e} < {DISPERSION_P_MIN:e}: the batches vary {} than independent streams allow",
+            d.p_value,
+            if d.chi2 > d.dof as f64 { "more" } else { "less" }
+        )),
+        None => passes.push("dispersion not tested (one batch)".to_string()),
+    }
+    if fails.is_empty() {
+        (Verdict::Pass, passes.join(", "))
+    } else {
+        (Verdict::Fail, fails.join("; "))
     }
 }
 
@@ -240,8 +222,6 @@ mod tests {
             (lo - 0.5).abs() < 1e-3 && (hi - 0.5).abs() < 1e-3,
             "{lo} {hi}"
         );
-        assert!((ln_gamma(10.0) - 362_880f64.ln()).abs() < 1e-12);
-        assert!((ln_gamma(0.5) - PI.sqrt().ln()).abs() < 1e-12);
     }
 
     #[test]
@@ -273,7 +253,7 @@ mod tests {
         assert!((e.std_error - 4.0 * (PI / 4.0 * (1.0 - PI / 4.0) / 1e9).sqrt()).abs() < 1e-12);
         assert!(e.ci95[0] < PI && PI < e.ci95[1]);
         assert!(e.z_score.abs() < 0.01);
-        assert_eq!(e.verdict, Verdict::Pass);
+        assert_eq!(verdict(&e, None).0, Verdict::Pass);
     }
 
     #[test]
@@ -289,13 +269,22 @@ mod tests {
             let inside = ((PI + k * sigma) / 4.0 * n).round() as u64;
             let e = Estimate::new(inside, n as u64);
             assert!((e.z_score - k).abs() < 0.01, "{k}: {}", e.z_score);
-            assert_eq!(e.verdict, verdict);
+            assert_eq!(super::verdict(&e, None).0, verdict);
         }
     }
 
     #[test]
+    fn normal_quantiles() {
+        assert!((z_for(0.95) - 1.959_963_985).abs() < 1e-8);
+        assert!((z_for(0.95) - Z95).abs() < 1e-12);
+        assert!((z_for(0.99) - 2.575_829_304).abs() < 1e-8);
+        assert!((z_for(0.6827) - 1.000_0).abs() < 1e-3);
+        assert!((z_for(0.999_999) - 4.891_638_475).abs() < 1e-7);
+    }
+
+    #[test]
     fn degenerate_counts_fail() {
-        assert_eq!(Estimate::new(1, 1).verdict, Verdict::Fail);
-        assert_eq!(Estimate::new(0, 10).verdict, Verdict::Fail);
+        assert_eq!(verdict(&Estimate::new(1, 1), None).0, Verdict::Fail);
+        assert_eq!(verdict(&Estimate::new(0, 10), None).0, Verdict::Fail);
     }
 }

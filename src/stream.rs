@@ -14,10 +14,18 @@
 //! holds it as 256 column vectors, so applying it costs 256 masked XORs of 256 bits,
 //! and `long_jump^(2^k)` is one matrix squaring away from `long_jump^(2^(k-1))`:
 //! batch 10^9 is reached with 30 matrix-vector products, not 10^9 long jumps.
+//!
+//! [`Streams::walk`] is the walk over a set of batches that the job, the tests
+//! and the benches count: each batch with its index, lanes and length.
+
+use std::ops::Range;
 
 use rand::Rng;
 use rand::SeedableRng;
 use rand_xoshiro::SplitMix64;
+
+use crate::intervals::Intervals;
+use crate::plan::Plan;
 
 /// Lanes per batch: a fixed constant of the layout (32 = four AVX-512 vectors).
 pub const LANES: usize = 32;
@@ -256,6 +264,62 @@ impl Streams {
         let s = self.batch_state(b);
         self.lanes(s)
     }
+
+    /// The batches of `batches` under `plan`, in index order, each with its
+    /// lanes: one [`Streams::batch_state`] per interval, then one table long
+    /// jump per batch.
+    pub fn walk<'a>(&'a mut self, plan: &Plan, batches: &'a Intervals) -> Walk<'a> {
+        Walk {
+            streams: self,
+            plan: *plan,
+            ranges: batches.ranges().iter(),
+            at: 0..0,
+            state: State([0; 4]),
+        }
+    }
+}
+
+/// One batch to count: its index, the states of its lanes, its samples.
+pub struct Batch {
+    /// The batch index.
+    pub index: u64,
+    /// Its lanes' first states.
+    pub lanes: [State; LANES],
+    /// Samples in it.
+    pub len: u64,
+}
+
+/// The iterator of [`Streams::walk`].
+pub struct Walk<'a> {
+    streams: &'a mut Streams,
+    plan: Plan,
+    ranges: std::slice::Iter<'a, Range<u64>>,
+    /// What is left of the current interval.
+    at: Range<u64>,
+    /// The first state of batch `at.start`.
+    state: State,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        if self.at.is_empty() {
+            self.at = self.ranges.next()?.clone();
+            self.state = self.streams.batch_state(self.at.start);
+        }
+        let index = self.at.start;
+        let lanes = self.streams.lanes(self.state);
+        self.at.start += 1;
+        if !self.at.is_empty() {
+            self.state = self.streams.next_batch(self.state);
+        }
+        Some(Batch {
+            index,
+            lanes,
+            len: self.plan.batch_len(index),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +335,7 @@ mod tests {
 
     #[test]
     fn base_state_is_rand_xoshiro_seed_from_u64() {
-        for seed in [0, 1, 42, u64::MAX, crate::cli::DEFAULT_SEED] {
+        for seed in [0, 1, 42, u64::MAX, crate::config::DEFAULT_SEED] {
             same_outputs(
                 State::from_seed(seed),
                 Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -331,6 +395,22 @@ mod tests {
             s.long_jump();
             assert_eq!(s, streams.batch_state(far + 2));
         }
+    }
+
+    #[test]
+    fn the_walk_visits_every_batch_with_its_own_lanes() {
+        let plan = Plan::new(95, 10); // ten batches, the last of 5
+        let batches = Intervals::new(vec![1..3, 7..10]);
+        let mut reference = Streams::new(8);
+        let walked: Vec<(u64, [State; LANES], u64)> = Streams::new(8)
+            .walk(&plan, &batches)
+            .map(|b| (b.index, b.lanes, b.len))
+            .collect();
+        let want: Vec<(u64, [State; LANES], u64)> = [1, 2, 7, 8, 9]
+            .into_iter()
+            .map(|b| (b, reference.batch_lanes(b), if b == 9 { 5 } else { 10 }))
+            .collect();
+        assert_eq!(walked, want);
     }
 
     #[test]

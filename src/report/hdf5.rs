@@ -4,28 +4,27 @@
 //! `/hosts/{name,rank_count,cpus,samples,compute_seconds_max,samples_per_second}`
 //! and `/ranks/{compute_seconds,first_batch,batch_count,cpus,samples,host,kernel}`.
 //!
-//! The writer is opened before the run, so per-batch counts stream into the file
-//! in chunks and rank 0's memory stays bounded however many batches there are.
+//! The file is created under its temporary name before the run (proving the
+//! location writable); `/batches/inside` is copied from rank 0's count store in
+//! chunks when the report is written, so memory stays bounded.
 
+use std::io;
 use std::path::Path;
-use std::time::Instant;
 
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File, Group, H5Type};
 use serde_json::Value;
 
-use super::files::{io_reason, TempFile};
+use super::files::{unusable, FileError, Staged};
 use super::Report;
-use crate::error::Error;
+use crate::store::Store;
 
 /// An HDF5 report being written under its temporary name.
 pub struct Hdf5Writer {
     // Field order matters: handles close before the temporary file is removed.
-    inside: Option<Dataset>,
-    file: Option<File>,
-    tmp: TempFile,
-    failed: Option<String>,
-    seconds: f64,
+    inside: Dataset,
+    file: File,
+    tmp: Staged,
 }
 
 /// HDF5's error as one line: the system's reason when it gives one (`No space
@@ -42,22 +41,19 @@ pub(crate) fn h5err(e: hdf5::Error) -> String {
 }
 
 impl Hdf5Writer {
-    /// Creates the temporary file for `dest` with room for `batches` counts. A
-    /// failure here means the output location is unusable: a usage error.
-    pub fn create(dest: &Path, batches: u64) -> Result<Hdf5Writer, Error> {
-        let tmp = TempFile::for_dest(dest);
-        let dir = tmp.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let unusable = |why: String| Error::Output {
-            path: dir.clone(),
-            why,
-        };
+    /// Creates the temporary file for `dest` with room for `batches` counts,
+    /// before any work. A failure here means the output location is unusable: a
+    /// usage error.
+    pub fn create(dest: &Path, batches: u64) -> Result<Hdf5Writer, FileError> {
+        let dir = super::files::parent_dir(dest);
         // Create it with std first: its error says why the directory is unusable.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp.path)
-            .map_err(|e| unusable(format!("cannot create files here: {}", io_reason(&e))))?;
-        let file = File::create(&tmp.path).map_err(|e| unusable(h5err(e)))?;
+        let tmp = Staged::new(dest).map_err(|e| {
+            unusable(
+                dir,
+                &format!("cannot create files here: {}", crate::error::one_line(&e)),
+            )
+        })?;
+        let file = File::create(tmp.path()).map_err(|e| unusable(dir, &h5err(e)))?;
         let inside = file
             .create_group("batches")
             .and_then(|g| {
@@ -65,65 +61,32 @@ impl Hdf5Writer {
                     .shape(batches as usize)
                     .create("inside")
             })
-            .map_err(|e| unusable(h5err(e)))?;
-        Ok(Hdf5Writer {
-            inside: Some(inside),
-            file: Some(file),
-            tmp,
-            failed: None,
-            seconds: 0.0,
-        })
+            .map_err(|e| unusable(dir, &h5err(e)))?;
+        Ok(Hdf5Writer { inside, file, tmp })
     }
 
-    /// Writes the counts of batches `first..first + counts.len()`. The first
-    /// failure is kept and reported by [`Hdf5Writer::finish`]; the run goes on, so
-    /// no rank is left waiting.
-    pub fn write_batches(&mut self, first: u64, counts: &[u64]) {
-        if self.failed.is_some() || counts.is_empty() {
-            return;
-        }
-        let t = Instant::now();
-        let first = first as usize;
-        let ds = self.inside.as_ref().expect("open until finish");
-        if let Err(e) = ds.write_slice(counts, first..first + counts.len()) {
-            self.failed = Some(h5err(e));
-        }
-        self.seconds += t.elapsed().as_secs_f64();
-    }
-
-    /// Reads back the counts of batches `range`, as written so far (for a
-    /// checkpoint).
-    pub fn read_batches(&self, range: std::ops::Range<u64>) -> Result<Vec<u64>, String> {
-        if let Some(why) = &self.failed {
-            return Err(format!("the report file failed earlier: {why}"));
-        }
-        let ds = self.inside.as_ref().expect("open until finish");
-        ds.read_slice_1d::<u64, _>(range.start as usize..range.end as usize)
-            .map(|a| a.to_vec())
-            .map_err(h5err)
-    }
-
-    /// Seconds spent in [`Hdf5Writer::write_batches`].
-    pub fn seconds(&self) -> f64 {
-        self.seconds
-    }
-
-    /// Writes the report's attributes and per-rank datasets and closes the file,
-    /// still under its temporary name. On failure the temporary file is removed.
-    pub fn finish(mut self, report: &Report) -> Result<TempFile, Error> {
-        let fail = |why: String| Error::Write {
-            path: self.tmp.dest().to_path_buf(),
-            why,
+    /// Copies the per-batch counts of the report's done batches from `store`,
+    /// writes the report's attributes and tables and closes the file, still under
+    /// its temporary name. On failure the temporary file is removed.
+    pub fn finish(self, report: &Report, store: &Store) -> Result<Staged, FileError> {
+        let Hdf5Writer { inside, file, tmp } = self;
+        let fail = |why: String| FileError::Write {
+            path: tmp.dest().to_path_buf(),
+            source: io::Error::other(why),
         };
-        if let Some(why) = self.failed.take() {
-            return Err(fail(why));
-        }
-        self.inside.take();
-        let file = self.file.take().expect("open until finish");
+        store
+            .for_each_chunk(&report.done, |first, counts| {
+                let first = first as usize;
+                inside
+                    .write_slice(counts, first..first + counts.len())
+                    .map_err(|e| io::Error::other(h5err(e)))
+            })
+            .map_err(|e| fail(crate::error::one_line(&e)))?;
+        drop(inside);
         write_report(&file, report).map_err(|e| fail(h5err(e)))?;
         file.flush().map_err(|e| fail(h5err(e)))?;
         file.close().map_err(|e| fail(h5err(e)))?;
-        Ok(self.tmp)
+        Ok(tmp)
     }
 }
 

@@ -8,10 +8,12 @@ pub mod text;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Config;
-use crate::stats::{Dispersion, Estimate, Verdict, DISPERSION_P_MIN, Z_PASS};
-use crate::target::TargetOutcome;
-use crate::work::Intervals;
+use crate::config::Config;
+use crate::host::Slurm;
+use crate::intervals::Intervals;
+use crate::plan::Plan;
+use crate::rounds::TargetOutcome;
+use crate::stats::{verdict, Dispersion, Estimate, Verdict};
 
 /// Minimum, mean and maximum of a per-rank figure.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,35 +37,6 @@ impl Spread {
     }
 }
 
-/// The Slurm job the run belongs to, from `SLURM_*` variables.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Slurm {
-    /// `SLURM_JOB_ID`.
-    pub job_id: String,
-    /// `SLURM_JOB_NUM_NODES`, when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<u64>,
-    /// `SLURM_NTASKS`, when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tasks: Option<u64>,
-    /// `SLURM_JOB_NODELIST`, when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nodelist: Option<String>,
-}
-
-impl Slurm {
-    /// The job from the environment, or `None` outside Slurm.
-    pub fn from_env() -> Option<Slurm> {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        Some(Slurm {
-            job_id: var("SLURM_JOB_ID")?,
-            nodes: var("SLURM_JOB_NUM_NODES").and_then(|v| v.parse().ok()),
-            tasks: var("SLURM_NTASKS").and_then(|v| v.parse().ok()),
-            nodelist: var("SLURM_JOB_NODELIST"),
-        })
-    }
-}
-
 /// What one rank did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankFigures {
@@ -77,7 +50,7 @@ pub struct RankFigures {
     pub host: String,
     /// Kernel variant it ran.
     pub kernel: String,
-    /// CPUs its host gives the job (see `run::host_cpus`).
+    /// CPUs its host gives the job (see [`crate::host::host_cpus`]).
     pub cpus: u64,
     /// Samples it counted in this run.
     pub samples: u64,
@@ -135,6 +108,9 @@ impl HostFigures {
 /// What the run counted, resumed batches included.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
+    /// The batches the run set out to count: the configuration's, or with
+    /// `--target-error` the ones its rounds decided to use.
+    pub plan: Plan,
     /// Samples inside the circle, over all completed batches.
     pub inside: u64,
     /// The completed batches.
@@ -153,38 +129,6 @@ pub struct Outcome {
     pub dispersion: Option<Dispersion>,
     /// How a `--target-error` run went.
     pub target: Option<TargetOutcome>,
-}
-
-/// The verdict on an estimate and its dispersion test, with the reason.
-pub fn verdict(est: &Estimate, dispersion: Option<&Dispersion>) -> (Verdict, String) {
-    let z = format!("|z| = {:.2}", est.z_score.abs());
-    let mut fails = Vec::new();
-    let mut passes = Vec::new();
-    if est.verdict == Verdict::Pass {
-        passes.push(format!("{z} <= {Z_PASS}"));
-    } else if est.z_score.is_nan() {
-        fails.push("no error bar (all or no samples inside)".to_string());
-    } else {
-        fails.push(format!(
-            "{z} > {Z_PASS}: the estimate is off by more than its error bar allows"
-        ));
-    }
-    match dispersion {
-        Some(d) if d.p_value >= DISPERSION_P_MIN => {
-            passes.push(format!("dispersion p = {:.3}", d.p_value));
-        }
-        Some(d) => fails.push(format!(
-            "dispersion p = {:.2e} < {DISPERSION_P_MIN:e}: the batches vary {} than independent streams allow",
-            d.p_value,
-            if d.chi2 > d.dof as f64 { "more" } else { "less" }
-        )),
-        None => passes.push("dispersion not tested (one batch)".to_string()),
-    }
-    if fails.is_empty() {
-        (Verdict::Pass, passes.join(", "))
-    } else {
-        (Verdict::Fail, fails.join("; "))
-    }
 }
 
 /// Timings measured by the run, in seconds.
@@ -221,7 +165,7 @@ pub struct Report {
     pub label: Option<String>,
     /// Seed of all streams.
     pub seed: u64,
-    /// Stream layout name (see `stream::STREAM_LAYOUT`).
+    /// Stream layout name (see [`crate::stream::STREAM_LAYOUT`]).
     pub stream_layout: String,
     /// Kernel variant that counted; variants joined by `+` when ranks differed.
     pub kernel: String,
@@ -311,7 +255,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// Assembles the report of a run of `config`.
+    /// Assembles the report of a run of `config` (its seed, label and target;
+    /// the batches come from `outcome.plan`).
     pub fn new(
         config: &Config,
         outcome: Outcome,
@@ -320,15 +265,10 @@ impl Report {
         started_at: String,
         slurm: Option<Slurm>,
     ) -> Report {
-        let plan = &config.plan;
+        let plan = &outcome.plan;
         let inside = outcome.inside;
         let batches_done = outcome.done.count();
-        let samples_done: u64 = outcome
-            .done
-            .ranges()
-            .iter()
-            .map(|r| plan.samples_in(r.clone()))
-            .sum();
+        let samples_done = plan.samples_in_all(&outcome.done);
         let est = Estimate::new(inside, samples_done);
         let (verdict, verdict_reason) = verdict(&est, outcome.dispersion.as_ref());
         let pi = std::f64::consts::PI;

@@ -12,17 +12,57 @@ pub mod table;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::cli::{clap_error_line, Cli, Command, StudyArgs};
-use crate::error::{Error, EXIT_OK, EXIT_USAGE};
-use crate::report::files::{io_reason, same_file, write_temp};
+use crate::error::{one_line, UsageError, EXIT_FAILURE, EXIT_USAGE};
+use crate::report::files::{parent_dir, same_file, stage_bytes, FileError};
 use crate::report::Report;
 
+/// What `mcpi study` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// JSON reports, or directories of them.
+    pub paths: Vec<PathBuf>,
+    /// Strong, weak or auto.
+    pub kind: Kind,
+    /// Also write the table as CSV here.
+    pub csv: Option<PathBuf>,
+    /// Also write the table as Markdown here.
+    pub markdown: Option<PathBuf>,
+    /// Also draw the plot here (SVG).
+    pub plot: Option<PathBuf>,
+    /// Overwrite existing output files.
+    pub force: bool,
+}
+
+/// Why `mcpi study` cannot give its tables.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// A bad input or output file, named.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The reports mix totals that fit neither strong nor weak scaling.
+    #[error("{0}")]
+    Mixed(String),
+    /// Every run was left out (incomplete or resumed), or there were none.
+    #[error("no complete runs to study")]
+    NoRuns,
+    /// Writing an output file failed.
+    #[error(transparent)]
+    Write(#[from] FileError),
+}
+
+impl StudyError {
+    /// The exit status: 1 for a failed write, 2 for anything found up front.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            StudyError::Write(_) => EXIT_FAILURE,
+            _ => EXIT_USAGE,
+        }
+    }
+}
+
 /// Which scaling a series shows (`--kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Fixed total samples, more ranks: how much faster.
     Strong,
@@ -31,6 +71,18 @@ pub enum Kind {
     /// Strong when every run has the same total samples, weak when every run has
     /// the same samples per rank.
     Auto,
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    /// `strong`, `weak` or `auto`.
+    fn from_str(text: &str) -> Result<Kind, String> {
+        [Kind::Strong, Kind::Weak, Kind::Auto]
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| "choose strong, weak or auto".into())
+    }
 }
 
 impl Kind {
@@ -212,23 +264,18 @@ pub fn sci(x: f64) -> String {
 
 /// Reads every report under `paths`: files as given, directories' `*.json`
 /// files (not recursively), in name order.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Run>, Error> {
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Run>, UsageError> {
     let mut files = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p)
-            .map_err(|e| Error::Usage(format!("{}: {}", p.display(), io_reason(&e))))?;
+        let meta = std::fs::metadata(p).map_err(|e| UsageError::file(p, one_line(&e)))?;
         if meta.is_dir() {
-            let entries = std::fs::read_dir(p)
-                .map_err(|e| Error::Usage(format!("{}: {}", p.display(), io_reason(&e))))?;
+            let entries = std::fs::read_dir(p).map_err(|e| UsageError::file(p, one_line(&e)))?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "json") && f.is_file())
                 .collect();
             if found.is_empty() {
-                return Err(Error::Usage(format!(
-                    "{}: no .json reports in this directory",
-                    p.display()
-                )));
+                return Err(UsageError::file(p, "no .json reports in this directory"));
             }
             found.sort();
             files.extend(found);
@@ -243,9 +290,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Run>, Error> {
     files.iter().map(|f| read_run(f)).collect()
 }
 
-fn read_run(path: &Path) -> Result<Run, Error> {
-    let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
-    let bytes = std::fs::read(path).map_err(|e| bad(io_reason(&e)))?;
+fn read_run(path: &Path) -> Result<Run, UsageError> {
+    let bad = |why: String| UsageError::file(path, why);
+    let bytes = std::fs::read(path).map_err(|e| bad(one_line(&e)))?;
     let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
         let why = e.to_string();
         let why = why.split(" at line").next().unwrap_or(&why);
@@ -266,7 +313,7 @@ fn read_run(path: &Path) -> Result<Run, Error> {
 
 /// Groups `runs` into series. Incomplete runs are left out (and returned, so the
 /// caller can say so).
-pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Error> {
+pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), StudyError> {
     // Incomplete runs, and resumed ones (whose times cover only their last
     // part), say nothing about scaling.
     let (complete, partial): (Vec<Run>, Vec<Run>) = runs
@@ -310,7 +357,7 @@ pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Err
 
 /// Strong when all runs share the total samples, weak when they share the
 /// samples per rank; otherwise the runs cannot be told apart and are refused.
-fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, Error> {
+fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, StudyError> {
     let same = |f: &dyn Fn(&Report) -> (u64, u64)| {
         runs.windows(2).all(|w| f(&w[0].report) == f(&w[1].report))
     };
@@ -342,7 +389,7 @@ fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, Error> {
     } else {
         format!(" labelled '{}'", setting.label)
     };
-    Err(Error::Usage(format!(
+    Err(StudyError::Mixed(format!(
         "reports{label} mix total samples that fit neither strong scaling (same total) nor weak \
          scaling (same per rank), e.g. {}: choose --kind strong or --kind weak, or keep the \
          studies apart (--label)",
@@ -403,63 +450,29 @@ fn rows(kind: Kind, runs: &[Run]) -> Vec<Row> {
     rows
 }
 
-/// `mcpi study`: parses its arguments, prints the tables, writes the files.
-pub fn main() -> ExitCode {
-    let args = match Cli::try_parse() {
-        Ok(Cli {
-            command: Some(Command::Study(args)),
-            ..
-        }) => args,
-        Ok(_) => unreachable!("study::main runs for the study subcommand only"),
-        Err(e) if !e.use_stderr() => {
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("mcpi study: error: {}", clap_error_line(&e));
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    match study(&args) {
-        Ok(()) => ExitCode::from(EXIT_OK),
-        Err(e) => {
-            eprintln!("mcpi study: error: {e}");
-            ExitCode::from(e.exit_status())
-        }
-    }
-}
-
-fn study(args: &StudyArgs) -> Result<(), Error> {
+/// `mcpi study`: checks the outputs, reads the reports, prints the tables and
+/// writes the files asked for.
+pub fn run(args: &Options) -> Result<(), StudyError> {
     // Every output is checked before anything is read or written.
     let outputs = [
         ("--csv", &args.csv),
         ("--markdown", &args.markdown),
         ("--plot", &args.plot),
     ];
-    for (flag, path) in outputs {
-        if let Some(p) = path {
-            check_output(flag, p, args.force)?;
-        }
-    }
-    let named: Vec<(&str, &PathBuf)> = outputs
+    let named: Vec<(&'static str, &PathBuf)> = outputs
         .iter()
         .filter_map(|(flag, p)| p.as_ref().map(|p| (*flag, p)))
         .collect();
     for (i, (flag, p)) in named.iter().enumerate() {
+        check_output(flag, p, args.force)?;
         if named[..i].iter().any(|(_, q)| same_file(p, q)) {
-            return Err(Error::Usage(format!(
-                "{flag} {}: named for another output too",
-                p.display()
-            )));
+            return Err(UsageError::flag(flag, format!("{}: named for another output too", p.display())).into());
         }
     }
     let runs = load(&args.paths)?;
     for (flag, p) in &named {
         if runs.iter().any(|r| same_file(&r.path, p)) {
-            return Err(Error::Usage(format!(
-                "{flag} {}: is one of the reports being read",
-                p.display()
-            )));
+            return Err(UsageError::flag(flag, format!("{}: is one of the reports being read", p.display())).into());
         }
     }
     let (series, partial) = series(runs, args.kind)?;
@@ -475,9 +488,9 @@ fn study(args: &StudyArgs) -> Result<(), Error> {
         );
     }
     if series.is_empty() {
-        return Err(Error::Usage("no complete runs to study".into()));
+        return Err(StudyError::NoRuns);
     }
-    print!("{}", table::text(&series));
+    crate::cli::print_out(&table::text(&series));
     let mut files = Vec::new();
     if let Some(p) = &args.csv {
         files.push((p, table::csv(&series).into_bytes()));
@@ -489,21 +502,17 @@ fn study(args: &StudyArgs) -> Result<(), Error> {
         files.push((p, plot::svg(&series).into_bytes()));
     }
     for (path, bytes) in files {
-        let tmp = write_temp(path, &bytes)?;
+        let tmp = stage_bytes(path, &bytes)?;
         tmp.sync()?;
-        tmp.place(args.force)?;
-        println!("wrote {}", path.display());
+        tmp.publish(args.force)?;
+        crate::cli::print_out(&format!("wrote {}\n", path.display()));
     }
     Ok(())
 }
 
-fn check_output(flag: &str, path: &Path, force: bool) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let bad = |why: &str| Error::Usage(format!("{flag} {}: {why}", path.display()));
-    if !dir.is_dir() {
+fn check_output(flag: &'static str, path: &Path, force: bool) -> Result<(), UsageError> {
+    let bad = |why: &str| UsageError::flag(flag, format!("{}: {why}", path.display()));
+    if !parent_dir(path).is_dir() {
         return Err(bad("its directory does not exist"));
     }
     match std::fs::metadata(path) {

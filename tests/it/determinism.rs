@@ -100,5 +100,5 @@ fn a_billion_samples_pass_the_z_test() {
         run.stdout
     );
     assert_eq!(report["samples"], 1_000_000_000u64);
-    assert_eq!(report["seed"], mcpi::cli::DEFAULT_SEED);
+    assert_eq!(report["seed"], mcpi::config::DEFAULT_SEED);
 }

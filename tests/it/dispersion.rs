@@ -4,8 +4,7 @@
 //! streams pass the dispersion test at the rate chance predicts.
 
 use mcpi::kernel::{inside, Kernel};
-use mcpi::report::verdict;
-use mcpi::stats::{Dispersion, DispersionSum, Estimate, Verdict};
+use mcpi::stats::{verdict, Dispersion, DispersionSum, Estimate, Verdict};
 use mcpi::stream::{State, Streams, LANES};
 
 /// Samples per batch in these experiments.

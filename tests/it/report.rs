@@ -361,6 +361,6 @@ fn per_batch_counts_cross_in_several_chunks_per_rank() {
     assert!(run.status == 0 || run.status == 3, "{run:?}");
     let file = hdf5::File::open(dir.path().join("c.h5")).unwrap();
     let per_batch: Vec<u64> = file.dataset("batches/inside").unwrap().read_raw().unwrap();
-    assert!(per_batch.len() > 2 * mcpi::comm::CHUNK);
+    assert!(per_batch.len() > 2 * mcpi::protocol::MESSAGE_COUNTS);
     assert_eq!(per_batch, expected_counts(5, 1_200_000, 1));
 }

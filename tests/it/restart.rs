@@ -376,7 +376,7 @@ fn bad_checkpoints_are_refused_and_left_alone() {
             .unwrap();
     }
     // (file, --samples, --seed, what the error must say)
-    let default_seed = mcpi::cli::DEFAULT_SEED.to_string();
+    let default_seed = mcpi::config::DEFAULT_SEED.to_string();
     let (seed, other_seed) = (default_seed.as_str(), "7");
     let cases: Vec<(&str, &str, &str, Vec<&str>)> = vec![
         (&truncated, "1e8", seed, vec!["damaged"]),

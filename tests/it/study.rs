@@ -170,7 +170,7 @@ fn strong_and_weak_series_from_real_runs() {
         }
     }
     // The reports say whether a host ran more ranks than it has CPUs.
-    let cpus = mcpi::run::host_cpus();
+    let cpus = mcpi::host::host_cpus();
     for n in [1u64, 2, 3] {
         let r = json(&reports.join(format!("s-n{n}.json")));
         assert_eq!(r["oversubscribed"], n > cpus, "{n} ranks on {cpus} CPUs");

@@ -3,7 +3,7 @@
 //! count on 1, 2 and 3 ranks; impossible or malformed targets are refused.
 
 use mcpi::plan::Plan;
-use mcpi::target::{Rule, Schedule, Step};
+use mcpi::rounds::{Rule, Schedule, Step};
 
 use crate::util::{json, mcpi, Scratch};
 

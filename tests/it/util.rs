@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mcpi::intervals::Intervals;
 use mcpi::kernel::scalar;
 use mcpi::plan::Plan;
-use mcpi::stream::{State, Streams};
+use mcpi::stream::Streams;
 
 /// No test run may take longer than this; a hang fails instead of blocking CI.
 pub const TIMEOUT: Duration = Duration::from_secs(180);
@@ -219,14 +220,10 @@ impl Drop for Scratch {
 /// reference kernel in this process: what every run must reproduce.
 pub fn expected_counts(seed: u64, samples: u64, batch_size: u64) -> Vec<u64> {
     let plan = Plan::new(samples, batch_size);
-    let streams = Streams::new(seed);
-    let mut state = State::from_seed(seed);
-    (0..plan.batches)
-        .map(|b| {
-            let count = scalar::count_inside(&streams.lanes(state), plan.batch_len(b));
-            state.long_jump();
-            count
-        })
+    let all = Intervals::range(0..plan.batches);
+    Streams::new(seed)
+        .walk(&plan, &all)
+        .map(|b| scalar::count_inside(&b.lanes, b.len))
         .collect()
 }
 

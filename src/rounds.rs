@@ -13,68 +13,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
+use crate::stats::{half_width, samples_needed, z_for};
 
 /// The planning prior: the fraction inside a fair sampler gives.
 const P_PRIOR: f64 = std::f64::consts::PI / 4.0;
-
-/// The normal quantile for a two-sided `confidence` (0.95 → 1.96): Acklam's
-/// rational approximation, relative error below 1.2e-9.
-pub fn z_for(confidence: f64) -> f64 {
-    let p = 0.5 + confidence / 2.0; // upper quantile
-    const A: [f64; 6] = [
-        -3.969_683_028_665_376e1,
-        2.209_460_984_245_205e2,
-        -2.759_285_104_469_687e2,
-        1.383_577_518_672_69e2,
-        -3.066_479_806_614_716e1,
-        2.506_628_277_459_239,
-    ];
-    const B: [f64; 5] = [
-        -5.447_609_879_822_406e1,
-        1.615_858_368_580_409e2,
-        -1.556_989_798_598_866e2,
-        6.680_131_188_771_972e1,
-        -1.328_068_155_288_572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784_894_002_430_293e-3,
-        -3.223_964_580_411_365e-1,
-        -2.400_758_277_161_838,
-        -2.549_732_539_343_734,
-        4.374_664_141_464_968,
-        2.938_163_982_698_783,
-    ];
-    const D: [f64; 4] = [
-        7.784_695_709_041_462e-3,
-        3.224_671_290_700_398e-1,
-        2.445_134_137_142_996,
-        3.754_408_661_907_416,
-    ];
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p > 1.0 - 0.02425 {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
-}
-
-/// The half-width of the interval at quantile `z` after `inside` of `samples`.
-pub fn half_width(z: f64, inside: u64, samples: u64) -> f64 {
-    let p = inside as f64 / samples as f64;
-    z * 4.0 * (p * (1.0 - p) / samples as f64).sqrt()
-}
-
-/// Samples needed for half-width `error` at quantile `z` if the fraction is `p`.
-pub fn samples_needed(error: f64, z: f64, p: f64) -> f64 {
-    let w = z * 4.0 * (p * (1.0 - p)).sqrt() / error;
-    w * w
-}
 
 /// Samples a fair sampler needs for `error` at `confidence` (for planning and
 /// for refusing a target the maximum cannot reach).
@@ -187,14 +129,6 @@ pub struct TargetOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normal_quantiles() {
-        assert!((z_for(0.95) - 1.959_963_985).abs() < 1e-8);
-        assert!((z_for(0.99) - 2.575_829_304).abs() < 1e-8);
-        assert!((z_for(0.6827) - 1.000_0).abs() < 1e-3);
-        assert!((z_for(0.999_999) - 4.891_638_475).abs() < 1e-7);
-    }
 
     #[test]
     fn rounds_grow_and_stop_at_the_target() {

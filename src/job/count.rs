@@ -1,0 +1,211 @@
+//! The count phase: every rank counts its share of the batches left — once, or
+//! in `--target-error` rounds, each decided on the exact count of a prefix of
+//! batches (one all-reduce per round, the same on any number of ranks) — while
+//! the count protocol moves per-batch counts to rank 0 and stops every rank
+//! together on a signal.
+
+use crate::comm::Comm;
+use crate::config::Config;
+use crate::intervals::Intervals;
+use crate::kernel::Kernel;
+use crate::plan::share;
+use crate::progress::flush_seconds;
+use crate::protocol::{Collector, Flow, Ledger, Sender};
+use crate::rounds::{Rule, Schedule, Step, TargetOutcome};
+use crate::stats::half_width;
+use crate::stream::Streams;
+
+/// This rank's totals over the rounds of a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    /// Samples inside, in this rank's batches.
+    pub inside: u64,
+    /// Batches this rank counted.
+    pub counted: u64,
+    /// Samples in them.
+    pub samples: u64,
+    /// Seconds counting, less the time moving counts.
+    pub compute: f64,
+    /// The first batch this rank counted.
+    pub first_batch: Option<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &Tally) {
+        self.inside += r.inside;
+        self.counted += r.counted;
+        self.samples += r.samples;
+        self.compute += r.compute;
+        self.first_batch = self.first_batch.or(r.first_batch);
+    }
+}
+
+/// What the count phase gave this rank.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    /// This rank's totals.
+    pub tally: Tally,
+    /// Whether a stop was ordered (the same on every rank).
+    pub stopped: bool,
+    /// How a `--target-error` run went.
+    pub target: Option<TargetOutcome>,
+    /// The batches the run set out to count: all, or those its rounds decided on.
+    pub used_batches: u64,
+}
+
+/// The batches of the first round: everything left, or the first of the
+/// `--target-error` rounds.
+pub fn first_round(config: &Config, done_before: &Intervals) -> Intervals {
+    let plan = config.plan;
+    match config.target {
+        Some(t) => Intervals::range(0..Schedule::new(t.error, t.confidence, plan).first_end()),
+        None => done_before.complement(plan.batches),
+    }
+}
+
+/// Counts the batches not in `done_before`; `ledger` is rank 0's.
+pub fn count(
+    comm: &Comm,
+    config: &Config,
+    kernel: Kernel,
+    streams: Streams,
+    done_before: &Intervals,
+    mut ledger: Option<&mut Ledger>,
+) -> Counted {
+    let first = first_round(config, done_before);
+    let ranks = comm.size();
+    if comm.is_root() && first.count() > 0 && first.count() < ranks {
+        eprintln!(
+            "mcpi: warning: {ranks} ranks for {} batches: {} ranks have nothing to count \
+             (use a smaller --batch-size)",
+            first.count(),
+            ranks - first.count()
+        );
+    }
+    let mut counter = Counter {
+        comm,
+        config,
+        kernel,
+        streams,
+    };
+    let counted = match config.target {
+        None => {
+            let (tally, stopped) = counter.round(&first, ledger.as_deref_mut());
+            Counted {
+                tally,
+                stopped,
+                target: None,
+                used_batches: config.plan.batches,
+            }
+        }
+        Some(t) => {
+            let schedule = Schedule::new(t.error, t.confidence, config.plan);
+            counter.rounds(&schedule, ledger.as_deref_mut())
+        }
+    };
+    if let Some(l) = ledger {
+        l.progress.finish(l.counted_before);
+    }
+    counted
+}
+
+/// What every round needs.
+struct Counter<'a> {
+    comm: &'a Comm,
+    config: &'a Config,
+    kernel: Kernel,
+    streams: Streams,
+}
+
+impl Counter<'_> {
+    /// `--target-error`'s rounds, until the target, the maximum or a stop.
+    fn rounds(&mut self, s: &Schedule, mut ledger: Option<&mut Ledger>) -> Counted {
+        let plan = self.config.plan;
+        let (mut end, mut inside, mut rounds) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
+        let mut next = s.first_end();
+        let (rule, half_width, stopped) = loop {
+            if let Some(l) = ledger.as_deref_mut() {
+                l.progress.retarget(plan.samples_in(0..next), next);
+            }
+            let (r, stopped) = self.round(&Intervals::range(end..next), ledger.as_deref_mut());
+            tally.add(&r);
+            rounds += 1;
+            inside += self.comm.all_sum(r.inside);
+            end = next;
+            if stopped {
+                // The half-width of what rank 0 holds (the other ranks do not report).
+                let done = ledger.as_deref().map_or(0, |l| plan.samples_in_all(&l.done));
+                break (None, half_width(s.z, inside, done), true);
+            }
+            match s.after(end, inside) {
+                Step::Stop(rule, h) => break (Some(rule), h, false),
+                Step::Continue(n) => next = n,
+            }
+        };
+        if self.comm.is_root() && rule == Some(Rule::Maximum) {
+            eprintln!(
+                "mcpi: warning: --target-error {:e} not reached: half-width {half_width:.6e} \
+                 at the maximum --samples {}",
+                s.error, plan.samples
+            );
+        }
+        Counted {
+            tally,
+            stopped,
+            target: Some(TargetOutcome {
+                error: s.error,
+                confidence: s.confidence,
+                max_samples: plan.samples,
+                stop_rule: rule,
+                half_width,
+                rounds,
+            }),
+            used_batches: end,
+        }
+    }
+
+    /// Counts this rank's share of `work` (shared out by position), rank 0 as
+    /// the collector, the others as senders. Returns this rank's tally and
+    /// whether a stop was ordered.
+    fn round(&mut self, work: &Intervals, ledger: Option<&mut Ledger>) -> (Tally, bool) {
+        let (comm, config) = (self.comm, self.config);
+        let mine = work.slice(share(work.count(), comm.rank(), comm.size()));
+        match ledger {
+            Some(ledger) => self.count_share(&mine, Collector::new(comm, config, work, ledger)),
+            None => {
+                let ck = config
+                    .checkpoint
+                    .as_ref()
+                    .map_or(f64::INFINITY, |_| config.checkpoint_interval / 4.0);
+                let every = flush_seconds(config.progress, comm.size()).min(ck);
+                self.count_share(&mine, Sender::new(comm, every, Comm::time()))
+            }
+        }
+    }
+
+    /// The count loop over `mine`: the kernel on each batch, the protocol
+    /// between batches. Time spent moving counts is not compute time.
+    fn count_share(&mut self, mine: &Intervals, mut flow: impl Flow) -> (Tally, bool) {
+        let mut tally = Tally::default();
+        let mut moving = 0.0;
+        let t0 = Comm::time();
+        for batch in self.streams.walk(&self.config.plan, mine) {
+            let c = self.kernel.count_inside(&batch.lanes, batch.len);
+            tally.inside += c;
+            tally.counted += 1;
+            tally.samples += batch.len;
+            tally.first_batch.get_or_insert(batch.index);
+            let t = Comm::time();
+            flow.push(c);
+            let stop = flow.poll(t);
+            moving += Comm::time() - t;
+            if stop {
+                break;
+            }
+        }
+        tally.compute = Comm::time() - t0 - moving;
+        let stopped = flow.finish();
+        (tally, stopped)
+    }
+}

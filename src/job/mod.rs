@@ -1,0 +1,147 @@
+//! The SPMD job, read top-down as its phases (like HPCG's `main`): agree on the
+//! arguments → kernel → prepare the output → the work left → count, once or in
+//! `--target-error` rounds → gather → report → the exit status. Every rank runs
+//! every phase; rank 0 alone prints and writes. Each phase is a function of
+//! [`setup`], [`count`] or [`finish`].
+
+pub mod count;
+pub mod finish;
+pub mod setup;
+
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+use crate::checkpoint::CheckpointError;
+use crate::cli::NotRun;
+use crate::comm::{Comm, InitError};
+use crate::config::Config;
+use crate::error::{one_line, UsageError, EXIT_FAILURE, EXIT_USAGE};
+use crate::report::files::FileError;
+use crate::signals;
+use crate::stream::Streams;
+
+/// Why the job stops before counting.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A bad flag, file or launch.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The report cannot be written (before the run), or writing it failed.
+    #[error(transparent)]
+    Output(#[from] FileError),
+    /// The checkpoint to resume is refused, or writing one failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// MPI could not be initialised.
+    #[error(transparent)]
+    Mpi(#[from] InitError),
+}
+
+impl JobError {
+    /// The process exit status for this error.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            JobError::Usage(_) | JobError::Output(FileError::Unusable { .. }) => EXIT_USAGE,
+            JobError::Output(_) | JobError::Mpi(_) => EXIT_FAILURE,
+            JobError::Checkpoint(e) => e.exit_status(),
+        }
+    }
+}
+
+/// How a rank leaves early: the status every rank agrees on, and on rank 0 the
+/// error to print (if any).
+#[derive(Debug)]
+pub struct Exit {
+    status: u8,
+    error: Option<JobError>,
+}
+
+impl Exit {
+    /// Leaves with `status`, printing `error` (rank 0's, once).
+    fn leave(self) -> u8 {
+        if let Some(e) = &self.error {
+            eprintln!("mcpi: error: {}", one_line(e));
+        }
+        self.status
+    }
+}
+
+/// When the process started: the clock of `setup_seconds` and `wall_seconds`,
+/// and the `started_at` time.
+#[derive(Clone, Copy, Debug)]
+pub struct Started {
+    /// For durations.
+    pub instant: Instant,
+    /// For the report's `started_at` and default name.
+    pub at: SystemTime,
+}
+
+/// Runs the job from the parsed command line and returns its exit status.
+pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
+    let started = Started {
+        instant: Instant::now(),
+        at: SystemTime::now(),
+    };
+    // Before MPI_Init, which can take a while at scale: from here on a stop
+    // signal only sets a flag (one before the count loop stops the run after
+    // its first batch).
+    let handlers = signals::install();
+    let comm = match Comm::init() {
+        Ok(comm) => comm,
+        Err(e) => return ExitCode::from(Exit { status: EXIT_FAILURE, error: Some(e.into()) }.leave()),
+    };
+    handlers.restore();
+    // A panic on one rank must not leave the others waiting in a collective:
+    // unwinding removes this rank's temporary files, then MPI_Abort ends the job.
+    let status = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&comm, parsed, started).unwrap_or_else(Exit::leave)
+    })) {
+        Ok(status) => status,
+        Err(_) => comm.abort(EXIT_FAILURE),
+    };
+    drop(comm); // MPI_Finalize
+    ExitCode::from(status)
+}
+
+/// The phases. Every rank returns the status rank 0 decided.
+fn run(comm: &Comm, parsed: Result<Config, NotRun>, started: Started) -> Result<u8, Exit> {
+    // ---- Agree on the arguments: the same on every rank, and valid.
+    let config = setup::agree(comm, parsed)?;
+
+    // ---- Kernel: every rank checks its own CPU; a forced variant must run on all.
+    let kernel = setup::kernel(comm, &config)?;
+
+    // ---- Output (rank 0): report files, checkpoint path, the resumed counts;
+    // every rank learns before any work whether they are usable.
+    let mut output = setup::prepare(comm, &config, started.at)?;
+
+    // ---- Work: the batches not yet done (all, unless resuming).
+    let done_before = setup::work_left(comm, output.as_ref());
+    let streams = Streams::new(config.seed);
+    comm.barrier();
+    let setup_seconds = started.instant.elapsed().as_secs_f64();
+
+    // ---- Count: once over everything left, or in --target-error rounds.
+    let ledger = output.as_mut().map(|o| &mut o.ledger);
+    let counted = count::count(comm, &config, kernel, streams, &done_before, ledger);
+
+    // ---- Gather every rank's figures on rank 0, timed after a barrier.
+    let gathered = finish::gather(comm, &counted, kernel);
+
+    // ---- Report (rank 0), then every rank leaves with rank 0's status.
+    let status = match (output, gathered) {
+        (Some(output), Some(gathered)) => {
+            let run = finish::Finished {
+                config: &config,
+                counted,
+                gathered,
+                done_before,
+                setup_seconds,
+                started,
+            };
+            finish::report(run, output)
+        }
+        _ => crate::error::EXIT_OK,
+    };
+    Ok(comm.broadcast(status))
+}

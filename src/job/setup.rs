@@ -1,0 +1,197 @@
+//! The job's first phases: agree on the arguments, the kernel, prepare rank 0's
+//! output (report files, checkpoint path, the counts resumed), and the work left.
+//! Whatever only rank 0 can check, every rank learns before any work, so a bad
+//! location or checkpoint stops every rank cleanly.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::{Exit, JobError};
+use crate::checkpoint::{self, Resumed};
+use crate::cli::NotRun;
+use crate::comm::Comm;
+use crate::config::Config;
+use crate::error::{UsageError, EXIT_OK};
+use crate::intervals::Intervals;
+use crate::kernel::Kernel;
+use crate::progress::Progress;
+use crate::protocol::Ledger;
+use crate::report::files::{parent_dir, same_file, Destination, Staged};
+use crate::report::hdf5::Hdf5Writer;
+use crate::store::Store;
+
+/// What rank 0 prepares before any work.
+pub struct Output {
+    /// Where the report goes.
+    pub dest: Destination,
+    /// The HDF5 report, created under its temporary name.
+    pub writer: Hdf5Writer,
+    /// The run's counts, progress and checkpoints.
+    pub ledger: Ledger,
+    /// The checkpoint resumed, if any.
+    pub resumed: Option<Resumed>,
+}
+
+/// Leaves with `error`'s status on every rank; rank 0 prints it.
+fn refuse(comm: &Comm, error: JobError) -> Exit {
+    Exit {
+        status: error.exit_status(),
+        error: comm.is_root().then_some(error),
+    }
+}
+
+/// Every rank parsed the same arguments, so every rank reaches the same
+/// decision without talking; only rank 0 speaks. An MPMD launch could hand
+/// ranks different arguments: that is refused first.
+pub fn agree(comm: &Comm, parsed: Result<Config, NotRun>) -> Result<Config, Exit> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&args, &mut hasher);
+    if !comm.same_on_all(std::hash::Hasher::finish(&hasher)) {
+        return Err(refuse(comm, UsageError::DifferentArguments.into()));
+    }
+    match parsed {
+        Ok(config) => Ok(config),
+        Err(NotRun::Print(text)) => {
+            if comm.is_root() {
+                crate::cli::print_out(&text); // --help, --version
+            }
+            Err(Exit {
+                status: EXIT_OK,
+                error: None,
+            })
+        }
+        Err(NotRun::Refused(e)) => Err(refuse(comm, e.into())),
+    }
+}
+
+/// The kernel this rank runs; a variant forced with `--kernel` must be supported
+/// on every rank.
+pub fn kernel(comm: &Comm, config: &Config) -> Result<Kernel, Exit> {
+    let kernel = config.kernel.resolve();
+    let lacking = comm.count_true(!kernel.supported());
+    if lacking > 0 {
+        let detail = format!(
+            "{}: not supported by the CPU of {lacking} of {} rank(s) (use --kernel auto)",
+            kernel.name(),
+            comm.size()
+        );
+        return Err(refuse(comm, UsageError::flag("--kernel", detail).into()));
+    }
+    Ok(kernel)
+}
+
+/// Rank 0 prepares its output; every rank learns whether it could.
+pub fn prepare(comm: &Comm, config: &Config, now: SystemTime) -> Result<Option<Output>, Exit> {
+    let prepared = if comm.is_root() {
+        prepare_root(config, now).map(Some)
+    } else {
+        Ok(None)
+    };
+    let status = comm.broadcast(match &prepared {
+        Ok(_) => EXIT_OK,
+        Err(e) => e.exit_status(),
+    });
+    match prepared {
+        Ok(output) if status == EXIT_OK => Ok(output),
+        Ok(_) => Err(Exit { status, error: None }), // rank 0 found the problem and says so
+        Err(e) => Err(Exit {
+            status,
+            error: Some(e),
+        }),
+    }
+}
+
+/// Resolves the report files, checks the checkpoint path, opens the HDF5
+/// writer and the count store, and loads the checkpoint resumed (rank 0).
+fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
+    let dest = Destination::resolve(config.output.as_deref(), config.force, now)?;
+    if let Some(ck) = &config.checkpoint {
+        check_checkpoint_path(ck, config, &dest)?;
+    }
+    let writer = Hdf5Writer::create(&dest.h5, config.plan.batches)?;
+    let mut store = Store::new(config.plan.batches).map_err(|e| {
+        UsageError::file(
+            &std::env::temp_dir(),
+            format!(
+                "cannot hold the per-batch counts ($TMPDIR): {}",
+                crate::error::one_line(&e)
+            ),
+        )
+    })?;
+    let resumed = match &config.resume {
+        Some(path) => Some(checkpoint::load(path, config, &mut store)?),
+        None => None,
+    };
+    let done = resumed.as_ref().map_or_else(Intervals::default, |r| r.done.clone());
+    let first = super::count::first_round(config, &done);
+    let ledger = Ledger {
+        store,
+        done,
+        counted_before: 0,
+        progress: Progress::new(
+            config.progress,
+            config.plan.samples_in_all(&first),
+            first.count(),
+            config.plan.batch_size,
+        ),
+        checkpoints: config
+            .checkpoint
+            .as_ref()
+            .map(|path| checkpoint::Schedule::new(path, config.checkpoint_interval, Comm::time())),
+    };
+    Ok(Output {
+        dest,
+        writer,
+        ledger,
+        resumed,
+    })
+}
+
+/// `--checkpoint`'s rules: an existing directory, not a directory itself, not a
+/// report file, not an existing file unless resumed or `--force`, and a
+/// directory where files can be created (proven now, not at the first checkpoint).
+fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Result<(), UsageError> {
+    let bad = |why: &str| UsageError::flag("--checkpoint", format!("{}: {why}", ck.display()));
+    if !parent_dir(ck).is_dir() {
+        return Err(bad("its directory does not exist"));
+    }
+    if ck.is_dir() {
+        return Err(bad("is a directory"));
+    }
+    if [&dest.h5, &dest.json].iter().any(|f| same_file(f, ck)) {
+        return Err(bad("is one of the report files (--output)"));
+    }
+    let continuing = config.resume.as_deref().is_some_and(|r| same_file(r, ck));
+    if ck.exists() && !continuing && !config.force {
+        return Err(bad(
+            "exists (continue it with --resume, or use --force to start over)",
+        ));
+    }
+    Staged::new(ck).map(drop).map_err(|e| {
+        bad(&format!(
+            "cannot create files in its directory: {}",
+            crate::error::one_line(&e)
+        ))
+    })
+}
+
+/// The batches done before this run (the checkpoint's, on every rank).
+pub fn work_left(comm: &Comm, output: Option<&Output>) -> Intervals {
+    let flat: Vec<u64> = output
+        .and_then(|o| o.resumed.as_ref())
+        .map_or(Vec::new(), |r| {
+            r.done
+                .ranges()
+                .iter()
+                .flat_map(|x| [x.start, x.end])
+                .collect()
+        });
+    let flat = comm.broadcast_u64s(flat);
+    Intervals::new(flat.chunks(2).map(|p| p[0]..p[1]).collect())
+}
+
+/// The report paths as strings, for the report (`resumed_from`, `checkpoint`).
+pub fn display(path: Option<&PathBuf>) -> Option<String> {
+    path.map(|p| p.display().to_string())
+}

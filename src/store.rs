@@ -1,0 +1,129 @@
+//! Rank 0's store of per-batch counts: the one place every count of the run
+//! lands (resumed, its own, the other ranks'), and what checkpoints, the
+//! dispersion test and the report's `/batches/inside` read.
+//!
+//! The counts live in an unnamed temporary file (`tempfile::tempfile`, in
+//! `$TMPDIR`), one little-endian u64 per batch at offset 8·batch: rank 0's
+//! memory stays bounded at any batch count, the page cache keeps it fast, and
+//! the file is gone when the process ends, however it ends. It is independent of
+//! the report's file system, so a full report disk does not stop checkpoints.
+
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::time::Instant;
+
+use crate::intervals::Intervals;
+
+/// Counts are read back in pieces of at most this many (4 MiB).
+pub const READ_CHUNK: u64 = 1 << 19;
+
+/// The per-batch counts of one run.
+pub struct Store {
+    file: File,
+    batches: u64,
+    /// The first write error; later writes are skipped and every read fails.
+    failed: Option<io::Error>,
+    seconds: f64,
+}
+
+impl Store {
+    /// An empty store for `batches` batches (a sparse file: no space is used
+    /// for batches never written).
+    pub fn new(batches: u64) -> io::Result<Store> {
+        let file = tempfile::tempfile()?;
+        file.set_len(8 * batches)?;
+        Ok(Store {
+            file,
+            batches,
+            failed: None,
+            seconds: 0.0,
+        })
+    }
+
+    /// Stores the counts of batches `first..first + counts.len()`. The first
+    /// failure is kept and returned by every later read; the run goes on, so no
+    /// rank is left waiting.
+    pub fn put(&mut self, first: u64, counts: &[u64]) {
+        if self.failed.is_some() || counts.is_empty() {
+            return;
+        }
+        debug_assert!(first + counts.len() as u64 <= self.batches);
+        let t = Instant::now();
+        let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+        if let Err(e) = self.file.write_all_at(&bytes, 8 * first) {
+            self.failed = Some(e);
+        }
+        self.seconds += t.elapsed().as_secs_f64();
+    }
+
+    /// The counts of batches `range`.
+    pub fn get(&self, range: Range<u64>) -> io::Result<Vec<u64>> {
+        if let Some(e) = &self.failed {
+            return Err(io::Error::new(e.kind(), e.to_string()));
+        }
+        let mut bytes = vec![0u8; 8 * (range.end - range.start) as usize];
+        self.file.read_exact_at(&mut bytes, 8 * range.start)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect())
+    }
+
+    /// Calls `each(first_batch, counts)` for the counts of `batches`, in batch
+    /// order, [`READ_CHUNK`] at most at a time.
+    pub fn for_each_chunk(
+        &self,
+        batches: &Intervals,
+        mut each: impl FnMut(u64, &[u64]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for r in batches.ranges() {
+            let mut b = r.start;
+            while b < r.end {
+                let end = r.end.min(b + READ_CHUNK);
+                each(b, &self.get(b..end)?)?;
+                b = end;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of batches the store has room for.
+    pub fn batches(&self) -> u64 {
+        self.batches
+    }
+
+    /// Seconds spent storing counts.
+    pub fn seconds(&self) -> f64 {
+        self.seconds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_come_back_by_batch_in_chunks() {
+        let mut store = Store::new(2 * READ_CHUNK + 10).unwrap();
+        let counts: Vec<u64> = (0..READ_CHUNK + 7).map(|i| i * 3 + 1).collect();
+        store.put(5, &counts);
+        store.put(2 * READ_CHUNK + 9, &[u64::MAX]);
+        assert_eq!(store.get(5..8).unwrap(), [1, 4, 7]);
+        assert_eq!(store.get(0..2).unwrap(), [0, 0]); // never written
+        let done = Intervals::new(vec![5..5 + READ_CHUNK + 7, 2 * READ_CHUNK + 9..2 * READ_CHUNK + 10]);
+        let mut seen = Vec::new();
+        let mut pieces = 0;
+        store
+            .for_each_chunk(&done, |_, c| {
+                pieces += 1;
+                seen.extend_from_slice(c);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(pieces, 3);
+        assert_eq!(&seen[..counts.len()], &counts[..]);
+        assert_eq!(seen.last(), Some(&u64::MAX));
+    }
+}
