@@ -100,7 +100,12 @@ pub struct Resumed {
 /// Writes the checkpoint of `config` with `done` batches to `path`, their
 /// counts read from `store`: under a temporary name, synced, then renamed over
 /// the previous checkpoint.
-pub fn save(path: &Path, config: &Config, done: &Intervals, store: &Store) -> Result<(), CheckpointError> {
+pub fn save(
+    path: &Path,
+    config: &Config,
+    done: &Intervals,
+    store: &Store,
+) -> Result<(), CheckpointError> {
     let fail = |why: String| CheckpointError::Write {
         path: path.to_path_buf(),
         why,
@@ -171,7 +176,10 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
         ("format", FORMAT.to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("stream_layout", STREAM_LAYOUT.to_string()),
-        ("written_at", crate::clock::iso8601(std::time::SystemTime::now())),
+        (
+            "written_at",
+            crate::clock::iso8601(std::time::SystemTime::now()),
+        ),
     ] {
         file.new_attr::<VarLenUnicode>()
             .create(k)
@@ -195,7 +203,9 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
     let file = File::open(path).map_err(|e| bad(format!("unreadable or damaged: {}", h5err(e))))?;
     let reader = Reader { file: &file };
     reader.check_header(config).map_err(bad)?;
-    let done = reader.done(&config.plan).map_err(|why| bad(format!("damaged: {why}")))?;
+    let done = reader
+        .done(&config.plan)
+        .map_err(|why| bad(format!("damaged: {why}")))?;
     let inside = reader
         .counts(config, &done, store)
         .map_err(|why| bad(format!("damaged: {why}")))?;
@@ -368,7 +378,12 @@ impl Schedule {
     }
 
     /// The checkpoint at the end of the run, stopped or complete.
-    pub fn save_final(&self, config: &Config, done: &Intervals, store: &Store) -> Result<(), CheckpointError> {
+    pub fn save_final(
+        &self,
+        config: &Config,
+        done: &Intervals,
+        store: &Store,
+    ) -> Result<(), CheckpointError> {
         save(&self.path, config, done, store)
     }
 }

@@ -3,7 +3,6 @@
 //! conversion into what the rest of mcpi works from — a checked [`Config`] for
 //! the job, [`study::Options`] for `mcpi study`. Every error names its flag.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::error::ErrorKind;
@@ -165,9 +164,10 @@ pub fn parse() -> Invocation {
             command: Some(Command::Run(args)),
             ..
         })
-        | Ok(Cli { command: None, run: args }) => {
-            Invocation::Run(args.check().map_err(NotRun::Refused))
-        }
+        | Ok(Cli {
+            command: None,
+            run: args,
+        }) => Invocation::Run(args.check().map_err(NotRun::Refused)),
         Err(e) => {
             let not_run = match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => NotRun::Print(e.to_string()),
@@ -188,13 +188,6 @@ fn is_about_study(e: &clap::Error) -> bool {
     e.to_string()
         .lines()
         .any(|l| l.trim_start().starts_with("Usage: mcpi study"))
-}
-
-/// Writes `text` to stdout. A closed or full stdout is not the run's failure:
-/// the report files are what count, so it is ignored rather than a panic.
-pub fn print_out(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 impl StudyArgs {
@@ -284,7 +277,10 @@ impl RunArgs {
             if chars == 0 || chars > 64 || label.chars().any(char::is_control) {
                 return Err(UsageError::flag(
                     "--label",
-                    format!("'{}' must be 1 to 64 printable characters", label.escape_default()),
+                    format!(
+                        "'{}' must be 1 to 64 printable characters",
+                        label.escape_default()
+                    ),
                 ));
             }
         }

@@ -12,7 +12,6 @@ use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Root};
 use mpi::Tag;
 
-
 /// Rank 0: parses, decides, prints and writes.
 pub const ROOT: i32 = 0;
 

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod comm;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod host;
 pub mod intervals;

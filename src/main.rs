@@ -20,7 +20,7 @@ fn main() -> ExitCode {
                     }
                 },
                 Err(NotRun::Print(text)) => {
-                    cli::print_out(&text);
+                    mcpi::console::print_out(&text);
                     EXIT_OK
                 }
                 Err(NotRun::Refused(e)) => {

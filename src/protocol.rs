@@ -164,7 +164,9 @@ impl<'a> Collector<'a> {
     fn done_now(&self) -> Intervals {
         let own = self.work.slice(self.start[ROOT as usize]..self.own.start);
         let others = (1..self.start.len()).map(|r| self.work.slice(self.start[r]..self.next[r]));
-        self.ledger.done.union_all(std::iter::once(own).chain(others))
+        self.ledger
+            .done
+            .union_all(std::iter::once(own).chain(others))
     }
 
     /// The work between batches (and while waiting for the last counts):

@@ -112,7 +112,10 @@ mod tests {
         store.put(2 * READ_CHUNK + 9, &[u64::MAX]);
         assert_eq!(store.get(5..8).unwrap(), [1, 4, 7]);
         assert_eq!(store.get(0..2).unwrap(), [0, 0]); // never written
-        let done = Intervals::new(vec![5..5 + READ_CHUNK + 7, 2 * READ_CHUNK + 9..2 * READ_CHUNK + 10]);
+        let done = Intervals::new(vec![
+            5..5 + READ_CHUNK + 7,
+            2 * READ_CHUNK + 9..2 * READ_CHUNK + 10,
+        ]);
         let mut seen = Vec::new();
         let mut pieces = 0;
         store

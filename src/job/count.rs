@@ -135,7 +135,9 @@ impl Counter<'_> {
             end = next;
             if stopped {
                 // The half-width of what rank 0 holds (the other ranks do not report).
-                let done = ledger.as_deref().map_or(0, |l| plan.samples_in_all(&l.done));
+                let done = ledger
+                    .as_deref()
+                    .map_or(0, |l| plan.samples_in_all(&l.done));
                 break (None, half_width(s.z, inside, done), true);
             }
             match s.after(end, inside) {

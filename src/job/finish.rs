@@ -95,10 +95,17 @@ pub fn report(run: Finished, output: Output) -> u8 {
     let config = run.config;
     let plan = config.plan;
     let inside = run.gathered.inside + resumed.as_ref().map_or(0, |r| r.inside);
-    let used = Plan::new(plan.samples_in(0..run.counted.used_batches), plan.batch_size);
+    let used = Plan::new(
+        plan.samples_in(0..run.counted.used_batches),
+        plan.batch_size,
+    );
     let done = ledger.done;
     let incomplete = done.count() < run.counted.used_batches
-        || run.counted.target.as_ref().is_some_and(|t| t.stop_rule.is_none());
+        || run
+            .counted
+            .target
+            .as_ref()
+            .is_some_and(|t| t.stop_rule.is_none());
     let outcome = Outcome {
         plan: used,
         inside,
@@ -106,9 +113,8 @@ pub fn report(run: Finished, output: Output) -> u8 {
         resumed_samples: plan.samples_in_all(&run.done_before),
         resumed_from: display(config.resume.as_ref()),
         checkpoint: display(config.checkpoint.as_ref()),
-        stopped_by: (run.counted.stopped && incomplete).then(|| {
-            signals::received().map_or("a signal on another rank".into(), signals::name)
-        }),
+        stopped_by: (run.counted.stopped && incomplete)
+            .then(|| signals::received().map_or("a signal on another rank".into(), signals::name)),
         dispersion: dispersion(&ledger.store, &plan, &done, inside),
         done,
         target: run.counted.target,
@@ -182,7 +188,7 @@ fn write_files(report: &Report, writer: Hdf5Writer, store: &Store, dest: &Destin
         ),
         Err(_) => String::new(),
     };
-    crate::cli::print_out(&text::render(report, &files));
+    crate::console::print_out(&text::render(report, &files));
     if let Err(e) = &written {
         eprintln!("mcpi: error: {}", one_line(e));
     }
@@ -192,7 +198,12 @@ fn write_files(report: &Report, writer: Hdf5Writer, store: &Store, dest: &Destin
 /// Completes both files under temporary names, then moves them into place, so a
 /// failure leaves neither (nor touches an old report) but in the unlikely case
 /// that the second move fails after the first.
-fn publish(report: &Report, writer: Hdf5Writer, store: &Store, dest: &Destination) -> Result<(), FileError> {
+fn publish(
+    report: &Report,
+    writer: Hdf5Writer,
+    store: &Store,
+    dest: &Destination,
+) -> Result<(), FileError> {
     let h5 = writer.finish(report, store)?;
     let json = stage_bytes(&dest.json, &report.to_json())?;
     h5.sync()?;

@@ -88,7 +88,15 @@ pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
     let handlers = signals::install();
     let comm = match Comm::init() {
         Ok(comm) => comm,
-        Err(e) => return ExitCode::from(Exit { status: EXIT_FAILURE, error: Some(e.into()) }.leave()),
+        Err(e) => {
+            return ExitCode::from(
+                Exit {
+                    status: EXIT_FAILURE,
+                    error: Some(e.into()),
+                }
+                .leave(),
+            )
+        }
     };
     handlers.restore();
     // A panic on one rank must not leave the others waiting in a collective:

@@ -54,7 +54,7 @@ pub fn agree(comm: &Comm, parsed: Result<Config, NotRun>) -> Result<Config, Exit
         Ok(config) => Ok(config),
         Err(NotRun::Print(text)) => {
             if comm.is_root() {
-                crate::cli::print_out(&text); // --help, --version
+                crate::console::print_out(&text); // --help, --version
             }
             Err(Exit {
                 status: EXIT_OK,
@@ -94,7 +94,10 @@ pub fn prepare(comm: &Comm, config: &Config, now: SystemTime) -> Result<Option<O
     });
     match prepared {
         Ok(output) if status == EXIT_OK => Ok(output),
-        Ok(_) => Err(Exit { status, error: None }), // rank 0 found the problem and says so
+        Ok(_) => Err(Exit {
+            status,
+            error: None,
+        }), // rank 0 found the problem and says so
         Err(e) => Err(Exit {
             status,
             error: Some(e),
@@ -123,7 +126,9 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
         Some(path) => Some(checkpoint::load(path, config, &mut store)?),
         None => None,
     };
-    let done = resumed.as_ref().map_or_else(Intervals::default, |r| r.done.clone());
+    let done = resumed
+        .as_ref()
+        .map_or_else(Intervals::default, |r| r.done.clone());
     let first = super::count::first_round(config, &done);
     let ledger = Ledger {
         store,

@@ -4,18 +4,34 @@ use std::fmt::Write;
 
 use super::Report;
 
+/// The lines of the block, key and value in two columns.
+struct Block(String);
+
+impl Block {
+    fn line(&mut self, key: &str, value: String) {
+        let _ = writeln!(self.0, "  {key:<18} {value}");
+    }
+}
+
 /// Renders the report; `files` names the report files written, if any.
 pub fn render(r: &Report, files: &str) -> String {
-    let mut o = String::new();
-    let mut line = |key: &str, value: String| {
-        let _ = writeln!(o, "  {key:<18} {value}");
-    };
-    line(
+    let mut b = Block(String::new());
+    estimate(&mut b, r);
+    placement(&mut b, r);
+    context(&mut b, r);
+    timings(&mut b, r, files);
+    verdict(&mut b, r);
+    format!("mcpi {} — Monte Carlo estimate of pi\n{}", r.version, b.0)
+}
+
+/// What was counted and what it says about π.
+fn estimate(b: &mut Block, r: &Report) {
+    b.line(
         "samples",
         format!("{} ({} batches of {})", r.samples, r.batches, r.batch_size),
     );
     if !r.complete {
-        line(
+        b.line(
             "INCOMPLETE",
             format!(
                 "{} of {} batches ({} samples){}",
@@ -29,15 +45,15 @@ pub fn render(r: &Report, files: &str) -> String {
         );
     }
     if let Some(from) = &r.resumed_from {
-        line(
+        b.line(
             "resumed",
             format!("{} batches from {from}", r.resumed_batches),
         );
     }
-    line("inside", r.inside.to_string());
-    line("pi estimate", format!("{:.12}", r.pi_estimate));
-    line("pi", format!("{:.12}", r.pi));
-    line(
+    b.line("inside", r.inside.to_string());
+    b.line("pi estimate", format!("{:.12}", r.pi_estimate));
+    b.line("pi", format!("{:.12}", r.pi));
+    b.line(
         "error",
         format!(
             "{:.3e} (relative {:.3e})",
@@ -45,13 +61,13 @@ pub fn render(r: &Report, files: &str) -> String {
             r.rel_error
         ),
     );
-    line("std error", format!("{:.3e}", r.std_error));
-    line(
+    b.line("std error", format!("{:.3e}", r.std_error));
+    b.line(
         "95% interval",
         format!("[{:.12}, {:.12}]", r.ci95[0], r.ci95[1]),
     );
-    line("z-score", format!("{:+.3}", r.z_score));
-    line(
+    b.line("z-score", format!("{:+.3}", r.z_score));
+    b.line(
         "dispersion",
         r.dispersion.map_or("not tested (one batch)".into(), |d| {
             format!(
@@ -60,10 +76,14 @@ pub fn render(r: &Report, files: &str) -> String {
             )
         }),
     );
-    line("seed", r.seed.to_string());
-    line("stream layout", r.stream_layout.clone());
-    line("kernel", r.kernel.clone());
-    line(
+}
+
+/// Seed, layout, kernel, ranks and hosts.
+fn placement(b: &mut Block, r: &Report) {
+    b.line("seed", r.seed.to_string());
+    b.line("stream layout", r.stream_layout.clone());
+    b.line("kernel", r.kernel.clone());
+    b.line(
         "ranks",
         format!(
             "{} on {} host(s): {}{}",
@@ -92,7 +112,7 @@ pub fn render(r: &Report, files: &str) -> String {
                         .join(",")
                 ),
             };
-            line(
+            b.line(
                 "  host",
                 format!(
                     "{}: {ranks}, {:.4e} samples/s, compute max {:.3} s",
@@ -101,12 +121,16 @@ pub fn render(r: &Report, files: &str) -> String {
             );
         }
     }
+}
+
+/// The label and the Slurm job.
+fn context(b: &mut Block, r: &Report) {
     if let Some(label) = &r.label {
-        line("label", label.clone());
+        b.line("label", label.clone());
     }
     if let Some(s) = &r.slurm {
         let opt = |v: Option<u64>| v.map_or("?".into(), |n| n.to_string());
-        line(
+        b.line(
             "slurm",
             format!(
                 "job {}, {} node(s), {} task(s), {}",
@@ -117,38 +141,46 @@ pub fn render(r: &Report, files: &str) -> String {
             ),
         );
     }
-    line("started", r.started_at.clone());
+}
+
+/// The times, the throughput and where the files went.
+fn timings(b: &mut Block, r: &Report, files: &str) {
+    b.line("started", r.started_at.clone());
     let c = &r.compute_seconds;
-    line("setup", format!("{:.3} s", r.setup_seconds));
-    line(
+    b.line("setup", format!("{:.3} s", r.setup_seconds));
+    b.line(
         "compute",
         format!(
             "{:.3} s min, {:.3} s mean, {:.3} s max",
             c.min, c.mean, c.max
         ),
     );
-    line("reduce", format!("{:.3} s", r.reduce_seconds));
-    line("write", format!("{:.3} s", r.write_seconds));
-    line("wall", format!("{:.3} s", r.wall_seconds));
-    line(
+    b.line("reduce", format!("{:.3} s", r.reduce_seconds));
+    b.line("write", format!("{:.3} s", r.write_seconds));
+    b.line("wall", format!("{:.3} s", r.wall_seconds));
+    b.line(
         "throughput",
         format!(
             "{:.4e} samples/s ({:.4e} per rank)",
             r.samples_per_second, r.samples_per_second_per_rank
         ),
     );
-    line(
+    b.line(
         "load imbalance",
         format!("{:.2}%", 100.0 * r.load_imbalance),
     );
     if !files.is_empty() {
-        line("report", files.to_string());
+        b.line("report", files.to_string());
     }
     if let Some(ck) = &r.checkpoint {
-        line("checkpoint", ck.clone());
+        b.line("checkpoint", ck.clone());
     }
+}
+
+/// The closing verdict line, and why it failed.
+fn verdict(b: &mut Block, r: &Report) {
     let _ = writeln!(
-        o,
+        b.0,
         "{}{}: pi = {:.10} ± {:.2e} (95%), {:.2} sigma from pi",
         if r.complete {
             ""
@@ -161,7 +193,6 @@ pub fn render(r: &Report, files: &str) -> String {
         r.z_score.abs()
     );
     if r.verdict == crate::stats::Verdict::Fail {
-        o.push_str(&format!("  because {}\n", r.verdict_reason));
+        b.0.push_str(&format!("  because {}\n", r.verdict_reason));
     }
-    format!("mcpi {} — Monte Carlo estimate of pi\n{o}", r.version)
 }

@@ -466,13 +466,21 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
     for (i, (flag, p)) in named.iter().enumerate() {
         check_output(flag, p, args.force)?;
         if named[..i].iter().any(|(_, q)| same_file(p, q)) {
-            return Err(UsageError::flag(flag, format!("{}: named for another output too", p.display())).into());
+            return Err(UsageError::flag(
+                flag,
+                format!("{}: named for another output too", p.display()),
+            )
+            .into());
         }
     }
     let runs = load(&args.paths)?;
     for (flag, p) in &named {
         if runs.iter().any(|r| same_file(&r.path, p)) {
-            return Err(UsageError::flag(flag, format!("{}: is one of the reports being read", p.display())).into());
+            return Err(UsageError::flag(
+                flag,
+                format!("{}: is one of the reports being read", p.display()),
+            )
+            .into());
         }
     }
     let (series, partial) = series(runs, args.kind)?;
@@ -490,7 +498,7 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
     if series.is_empty() {
         return Err(StudyError::NoRuns);
     }
-    crate::cli::print_out(&table::text(&series));
+    crate::console::print_out(&table::text(&series));
     let mut files = Vec::new();
     if let Some(p) = &args.csv {
         files.push((p, table::csv(&series).into_bytes()));
@@ -505,7 +513,7 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
         let tmp = stage_bytes(path, &bytes)?;
         tmp.sync()?;
         tmp.publish(args.force)?;
-        crate::cli::print_out(&format!("wrote {}\n", path.display()));
+        crate::console::print_out(&format!("wrote {}\n", path.display()));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! line) beside parallel efficiency against ranks, one colour per series;
 //! oversubscribed points are hollow.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{Kind, Series};
@@ -34,7 +35,16 @@ fn pow2_label(v: &f64) -> String {
     }
 }
 
-fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+/// A drawing area of the SVG.
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// What drawing returns.
+type Drawn = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// The colour of the ideal lines and the notes.
+const GREY: RGBColor = RGBColor(120, 120, 120);
+
+fn draw(series: &[Series], out: &mut String) -> Drawn {
     let root = SVGBackend::with_string(out, (1100, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let kinds: Vec<&str> = {
@@ -45,19 +55,27 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
     };
     let root = root.titled(&format!("mcpi {} scaling", kinds.join(" and ")), (FONT, 22))?;
     let (left, right) = root.split_horizontally(550);
-
     let ranks = series.iter().flat_map(|s| s.rows.iter().map(|r| r.ranks));
     let (lo, hi) = ranks.fold((u64::MAX, 1), |(lo, hi), r| (lo.min(r), hi.max(r)));
     let x0 = (lo as f64).log2().floor() - 0.25;
     let x1 = (hi as f64).log2().ceil().max(x0 + 1.0) + 0.25;
-    let points = |s: &Series, y: &dyn Fn(&super::Row) -> f64| -> Vec<(f64, f64, bool)> {
-        s.rows
-            .iter()
-            .map(|r| ((r.ranks as f64).log2(), y(r), r.oversubscribed))
-            .collect()
-    };
+    speedup(&left, series, x0, x1)?;
+    efficiency(&right, series, x0, x1)?;
+    notes(&right, series)?;
+    root.present()?;
+    Ok(())
+}
 
-    // Speedup, log2 on both axes: ideal scaling is the diagonal.
+/// A series' points: log2 ranks, `y` of the row, whether oversubscribed.
+fn points(s: &Series, y: &dyn Fn(&super::Row) -> f64) -> Vec<(f64, f64, bool)> {
+    s.rows
+        .iter()
+        .map(|r| ((r.ranks as f64).log2(), y(r), r.oversubscribed))
+        .collect()
+}
+
+/// Speedup against ranks, log2 on both axes, ideal scaling the diagonal.
+fn speedup(left: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
     let top = series
         .iter()
         .flat_map(|s| s.rows.iter().map(|r| r.speedup.max(r.ranks as f64)))
@@ -91,16 +109,15 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
         .axis_desc_style((FONT, 16))
         .label_style((FONT, 14))
         .draw()?;
-    let grey = RGBColor(120, 120, 120);
     chart
         .draw_series(DashedLineSeries::new(
             [(x0, x0), (x1, x1)],
             6,
             4,
-            grey.stroke_width(2),
+            GREY.stroke_width(2),
         ))?
         .label("ideal")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let pts = points(s, &|r| r.speedup.log2());
@@ -114,7 +131,11 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
         .border_style(BLACK)
         .draw()?;
 
-    // Efficiency, in percent, against ranks (log2).
+    Ok(())
+}
+
+/// Parallel efficiency in percent against ranks (log2).
+fn efficiency(right: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
     let e_top = series
         .iter()
         .flat_map(|s| s.rows.iter().map(|r| 100.0 * r.efficiency))
@@ -141,7 +162,7 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
         [(x0, 100.0), (x1, 100.0)],
         6,
         4,
-        grey.stroke_width(2),
+        GREY.stroke_width(2),
     ))?;
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
@@ -152,6 +173,11 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
             None,
         )?;
     }
+    Ok(())
+}
+
+/// Notes under the efficiency chart: what weak speedup means, hollow points.
+fn notes(right: &Area, series: &[Series]) -> Drawn {
     let notes: Vec<&str> = [
         series
             .iter()
@@ -169,14 +195,12 @@ fn draw(series: &[Series], out: &mut String) -> Result<(), DrawingAreaErrorKind<
         right.draw(&Text::new(
             note.to_string(),
             (80, 350 - 20 * i as i32),
-            (FONT, 14).into_font().color(&grey),
+            (FONT, 14).into_font().color(&GREY),
         ))?;
     }
-    root.present()?;
     Ok(())
 }
 
-/// A series as a line with a marker per row: filled, or hollow when oversubscribed.
 fn draw_line<DB: DrawingBackend>(
     chart: &mut ChartContext<
         '_,
