@@ -5,6 +5,7 @@ mod bad_input;
 mod determinism;
 mod dispersion;
 mod kernels;
+mod known_answers;
 mod multinode;
 mod progress;
 mod report;
