@@ -36,6 +36,61 @@ pub enum Command {
     Run(RunArgs),
     /// Scaling table and plot from JSON reports (no MPI needed).
     Study(StudyArgs),
+    /// How a run would be cut into batches and shared over ranks, printed
+    /// without running (no MPI needed).
+    Plan(PlanArgs),
+}
+
+/// The largest `--ranks` of `mcpi plan`: 2^24, beyond any MPI job today (the
+/// plan holds a line per rank).
+pub const MAX_PLAN_RANKS: u64 = 1 << 24;
+
+/// The arguments of `mcpi plan`: `run`'s counts, and the ranks to share over.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Total samples, as for `run` [default: 1e10].
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub samples: Option<u64>,
+
+    /// Samples per batch, as for `run` [default: 1e7, or --samples if smaller].
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub batch_size: Option<u64>,
+
+    /// Ranks to share the batches over.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_count, allow_hyphen_values = true)]
+    pub ranks: u64,
+
+    /// Print JSON instead of `key value` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `mcpi plan` prints.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanRequest {
+    /// The run's batches.
+    pub plan: Plan,
+    /// The ranks to share them over.
+    pub ranks: u64,
+    /// JSON rather than text.
+    pub json: bool,
+}
+
+impl PlanArgs {
+    /// The plan `run` would make of these counts, with `run`'s checks.
+    pub fn check(self) -> Result<PlanRequest, UsageError> {
+        if self.ranks > MAX_PLAN_RANKS {
+            return Err(UsageError::flag(
+                "--ranks",
+                format!("{} is more than mcpi plan shows (at most {MAX_PLAN_RANKS})", self.ranks),
+            ));
+        }
+        Ok(PlanRequest {
+            plan: plan_of(self.samples.unwrap_or(DEFAULT_SAMPLES), self.batch_size)?,
+            ranks: self.ranks,
+            json: self.json,
+        })
+    }
 }
 
 /// The arguments of `mcpi study`.
@@ -151,6 +206,8 @@ pub enum Invocation {
     Run(Result<Config, NotRun>),
     /// `mcpi study`: no MPI.
     Study(Result<study::Options, NotRun>),
+    /// `mcpi plan`: no MPI.
+    Plan(Result<PlanRequest, NotRun>),
 }
 
 /// Parses the process's arguments, once.
@@ -160,6 +217,10 @@ pub fn parse() -> Invocation {
             command: Some(Command::Study(args)),
             ..
         }) => Invocation::Study(Ok(args.options())),
+        Ok(Cli {
+            command: Some(Command::Plan(args)),
+            ..
+        }) => Invocation::Plan(args.check().map_err(NotRun::Refused)),
         Ok(Cli {
             command: Some(Command::Run(args)),
             ..
@@ -173,21 +234,21 @@ pub fn parse() -> Invocation {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => NotRun::Print(e.to_string()),
                 _ => NotRun::Refused(UsageError::CommandLine(clap_error_line(&e))),
             };
-            if is_about_study(&e) {
-                Invocation::Study(Err(not_run))
-            } else {
-                Invocation::Run(Err(not_run))
+            match subcommand_of(&e) {
+                Some("study") => Invocation::Study(Err(not_run)),
+                Some("plan") => Invocation::Plan(Err(not_run)),
+                _ => Invocation::Run(Err(not_run)),
             }
         }
     }
 }
 
-/// Whether clap's error or help is about `mcpi study` (its usage line says so),
-/// so that it is printed as `mcpi study`'s, without MPI.
-fn is_about_study(e: &clap::Error) -> bool {
-    e.to_string()
-        .lines()
-        .any(|l| l.trim_start().starts_with("Usage: mcpi study"))
+/// The subcommand clap's error or help is about (its usage line says so), so
+/// that `mcpi study`'s and `mcpi plan`'s are printed as theirs, without MPI.
+fn subcommand_of(e: &clap::Error) -> Option<&'static str> {
+    let text = e.to_string();
+    let usage = text.lines().find_map(|l| l.trim_start().strip_prefix("Usage: mcpi "))?;
+    ["study", "plan"].into_iter().find(|c| usage.starts_with(&format!("{c} ")) || usage == *c)
 }
 
 impl StudyArgs {
@@ -462,7 +523,7 @@ mod tests {
         match cli.command {
             Some(Command::Run(args)) => args,
             None => cli.run,
-            Some(Command::Study(_)) => panic!("not a run"),
+            Some(Command::Study(_) | Command::Plan(_)) => panic!("not a run"),
         }
     }
 

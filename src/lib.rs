@@ -25,6 +25,7 @@ pub mod clock;
 pub mod comm;
 pub mod config;
 pub mod console;
+pub mod decompose;
 pub mod error;
 pub mod host;
 pub mod intervals;

@@ -1,34 +1,54 @@
 //! The `mcpi` binary: parses the command line once and dispatches — `mcpi study`
-//! reads reports and needs no MPI ([`mcpi::study`]); `mcpi run` (or no
-//! subcommand) is the MPI job ([`mcpi::job`]), whose errors rank 0 prints.
+//! reads reports and `mcpi plan` prints a decomposition, neither needs MPI
+//! ([`mcpi::study`], [`mcpi::decompose`]); `mcpi run` (or no subcommand) is the
+//! MPI job ([`mcpi::job`]), whose errors rank 0 prints.
 
 use std::process::ExitCode;
 
 use mcpi::cli::{self, Invocation, NotRun};
+use mcpi::console::print_out;
+use mcpi::decompose::Decomposition;
 use mcpi::error::{one_line, EXIT_OK, EXIT_USAGE};
 
 fn main() -> ExitCode {
-    match cli::parse() {
-        Invocation::Run(parsed) => mcpi::job::main(parsed),
-        Invocation::Study(parsed) => {
-            let status = match parsed {
-                Ok(options) => match mcpi::study::run(&options) {
-                    Ok(()) => EXIT_OK,
-                    Err(e) => {
-                        eprintln!("mcpi study: error: {}", one_line(&e));
-                        e.exit_status()
-                    }
-                },
-                Err(NotRun::Print(text)) => {
-                    mcpi::console::print_out(&text);
-                    EXIT_OK
-                }
-                Err(NotRun::Refused(e)) => {
-                    eprintln!("mcpi study: error: {}", one_line(&e));
-                    EXIT_USAGE
-                }
-            };
-            ExitCode::from(status)
+    let status = match cli::parse() {
+        Invocation::Run(parsed) => return mcpi::job::main(parsed),
+        Invocation::Study(parsed) => without_mpi("mcpi study", parsed, |options| {
+            mcpi::study::run(&options).map_err(|e| (one_line(&e), e.exit_status()))
+        }),
+        Invocation::Plan(parsed) => without_mpi("mcpi plan", parsed, |request| {
+            let d = Decomposition::new(request.plan, request.ranks);
+            if request.json {
+                print_out(&String::from_utf8_lossy(&d.json()));
+            } else {
+                print_out(&d.text());
+            }
+            Ok(())
+        }),
+    };
+    ExitCode::from(status)
+}
+
+/// Runs a command that needs no MPI: prints help, or its error once as
+/// `PROGRAM: error: ...`, and returns the exit status.
+fn without_mpi<T>(
+    program: &str,
+    parsed: Result<T, NotRun>,
+    command: impl FnOnce(T) -> Result<(), (String, u8)>,
+) -> u8 {
+    let failed = match parsed {
+        Ok(args) => command(args).err(),
+        Err(NotRun::Print(text)) => {
+            print_out(&text);
+            None
+        }
+        Err(NotRun::Refused(e)) => Some((one_line(&e), EXIT_USAGE)),
+    };
+    match failed {
+        None => EXIT_OK,
+        Some((line, status)) => {
+            eprintln!("{program}: error: {line}");
+            status
         }
     }
 }

@@ -7,6 +7,7 @@ mod dispersion;
 mod kernels;
 mod known_answers;
 mod multinode;
+mod plan;
 mod progress;
 mod report;
 mod restart;
