@@ -82,7 +82,10 @@ impl PlanArgs {
         if self.ranks > MAX_PLAN_RANKS {
             return Err(UsageError::flag(
                 "--ranks",
-                format!("{} is more than mcpi plan shows (at most {MAX_PLAN_RANKS})", self.ranks),
+                format!(
+                    "{} is more than mcpi plan shows (at most {MAX_PLAN_RANKS})",
+                    self.ranks
+                ),
             ));
         }
         Ok(PlanRequest {
@@ -234,7 +237,7 @@ pub fn parse() -> Invocation {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => NotRun::Print(e.to_string()),
                 _ => NotRun::Refused(UsageError::CommandLine(clap_error_line(&e))),
             };
-            match subcommand_of(&e) {
+            match subcommand_named().as_deref() {
                 Some("study") => Invocation::Study(Err(not_run)),
                 Some("plan") => Invocation::Plan(Err(not_run)),
                 _ => Invocation::Run(Err(not_run)),
@@ -243,12 +246,13 @@ pub fn parse() -> Invocation {
     }
 }
 
-/// The subcommand clap's error or help is about (its usage line says so), so
-/// that `mcpi study`'s and `mcpi plan`'s are printed as theirs, without MPI.
-fn subcommand_of(e: &clap::Error) -> Option<&'static str> {
-    let text = e.to_string();
-    let usage = text.lines().find_map(|l| l.trim_start().strip_prefix("Usage: mcpi "))?;
-    ["study", "plan"].into_iter().find(|c| usage.starts_with(&format!("{c} ")) || usage == *c)
+/// The subcommand a command line that clap refused names, so that `mcpi
+/// study`'s and `mcpi plan`'s errors are printed as theirs, without MPI: clap
+/// reads it again, ignoring errors (on this failure path only).
+fn subcommand_named() -> Option<String> {
+    use clap::CommandFactory;
+    let matches = Cli::command().ignore_errors(true).try_get_matches().ok()?;
+    matches.subcommand_name().map(str::to_owned)
 }
 
 impl StudyArgs {
