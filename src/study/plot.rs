@@ -91,7 +91,7 @@ fn speedup(left: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
         .log2()
         .floor()
         - 0.25;
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(left)
         .caption("speedup (log-log)", (FONT, 18))
         .margin(12)
         .x_label_area_size(45)
@@ -141,7 +141,7 @@ fn efficiency(right: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
         .flat_map(|s| s.rows.iter().map(|r| 100.0 * r.efficiency))
         .fold(100.0, f64::max)
         * 1.1;
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(right)
         .caption("parallel efficiency", (FONT, 18))
         .margin(12)
         .x_label_area_size(45)
