@@ -3,7 +3,9 @@
 //! dispersion test and the report's `/batches/inside` read.
 //!
 //! The counts live in an unnamed temporary file (`tempfile::tempfile`, in
-//! `$TMPDIR`), one little-endian u64 per batch at offset 8·batch: rank 0's
+//! `$TMPDIR`), one native-endian u64 per batch at offset 8·batch (the file is
+//! private to this process, so no byte order is fixed), read and written
+//! in place through `bytemuck`'s byte views: rank 0's
 //! memory stays bounded at any batch count, the page cache keeps it fast, and
 //! the file is gone when the process ends, however it ends. It is independent of
 //! the report's file system, so a full report disk does not stop checkpoints.
@@ -51,8 +53,10 @@ impl Store {
         }
         debug_assert!(first + counts.len() as u64 <= self.batches);
         let t = Instant::now();
-        let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
-        if let Err(e) = self.file.write_all_at(&bytes, 8 * first) {
+        if let Err(e) = self
+            .file
+            .write_all_at(bytemuck::cast_slice(counts), 8 * first)
+        {
             self.failed = Some(e);
         }
         self.seconds += t.elapsed().as_secs_f64();
@@ -63,12 +67,10 @@ impl Store {
         if let Some(e) = &self.failed {
             return Err(io::Error::new(e.kind(), e.to_string()));
         }
-        let mut bytes = vec![0u8; 8 * (range.end - range.start) as usize];
-        self.file.read_exact_at(&mut bytes, 8 * range.start)?;
-        Ok(bytes
-            .chunks_exact(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect())
+        let mut counts = vec![0u64; (range.end - range.start) as usize];
+        self.file
+            .read_exact_at(bytemuck::cast_slice_mut(&mut counts), 8 * range.start)?;
+        Ok(counts)
     }
 
     /// Calls `each(first_batch, counts)` for the counts of `batches`, in batch

@@ -15,10 +15,10 @@
 //! and `long_jump^(2^k)` is one matrix squaring away from `long_jump^(2^(k-1))`:
 //! batch 10^9 is reached with 30 matrix-vector products, not 10^9 long jumps.
 //!
-//! [`Streams::walk`] is the walk over a set of batches that the job, the tests
-//! and the benches count: each batch with its index, lanes and length.
+//! [`Streams::walk`] is the walk over a set of batches that the job and the
+//! tests count: each batch with its index, lanes and length.
 
-use std::ops::Range;
+use std::ops::ControlFlow;
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -265,60 +265,27 @@ impl Streams {
         self.lanes(s)
     }
 
-    /// The batches of `batches` under `plan`, in index order, each with its
-    /// lanes: one [`Streams::batch_state`] per interval, then one table long
-    /// jump per batch.
-    pub fn walk<'a>(&'a mut self, plan: &Plan, batches: &'a Intervals) -> Walk<'a> {
-        Walk {
-            streams: self,
-            plan: *plan,
-            ranges: batches.ranges().iter(),
-            at: 0..0,
-            state: State([0; 4]),
+    /// Walks the batches of `batches` under `plan` in index order, calling
+    /// `each(batch, lanes, len)` for each until it breaks: one
+    /// [`Streams::batch_state`] per interval, then one table long jump per batch.
+    /// The lanes are lent, not moved (1 KiB a batch: a copy would show at small
+    /// batch sizes).
+    pub fn walk(
+        &mut self,
+        plan: &Plan,
+        batches: &Intervals,
+        mut each: impl FnMut(u64, &[State; LANES], u64) -> ControlFlow<()>,
+    ) {
+        for r in batches.ranges() {
+            let mut state = self.batch_state(r.start);
+            for b in r.clone() {
+                let lanes = self.lanes(state);
+                if each(b, &lanes, plan.batch_len(b)).is_break() {
+                    return;
+                }
+                state = self.next_batch(state);
+            }
         }
-    }
-}
-
-/// One batch to count: its index, the states of its lanes, its samples.
-pub struct Batch {
-    /// The batch index.
-    pub index: u64,
-    /// Its lanes' first states.
-    pub lanes: [State; LANES],
-    /// Samples in it.
-    pub len: u64,
-}
-
-/// The iterator of [`Streams::walk`].
-pub struct Walk<'a> {
-    streams: &'a mut Streams,
-    plan: Plan,
-    ranges: std::slice::Iter<'a, Range<u64>>,
-    /// What is left of the current interval.
-    at: Range<u64>,
-    /// The first state of batch `at.start`.
-    state: State,
-}
-
-impl Iterator for Walk<'_> {
-    type Item = Batch;
-
-    fn next(&mut self) -> Option<Batch> {
-        if self.at.is_empty() {
-            self.at = self.ranges.next()?.clone();
-            self.state = self.streams.batch_state(self.at.start);
-        }
-        let index = self.at.start;
-        let lanes = self.streams.lanes(self.state);
-        self.at.start += 1;
-        if !self.at.is_empty() {
-            self.state = self.streams.next_batch(self.state);
-        }
-        Some(Batch {
-            index,
-            lanes,
-            len: self.plan.batch_len(index),
-        })
     }
 }
 
@@ -402,10 +369,11 @@ mod tests {
         let plan = Plan::new(95, 10); // ten batches, the last of 5
         let batches = Intervals::new(vec![1..3, 7..10]);
         let mut reference = Streams::new(8);
-        let walked: Vec<(u64, [State; LANES], u64)> = Streams::new(8)
-            .walk(&plan, &batches)
-            .map(|b| (b.index, b.lanes, b.len))
-            .collect();
+        let mut walked: Vec<(u64, [State; LANES], u64)> = Vec::new();
+        Streams::new(8).walk(&plan, &batches, |b, lanes, len| {
+            walked.push((b, *lanes, len));
+            ControlFlow::Continue(())
+        });
         let want: Vec<(u64, [State; LANES], u64)> = [1, 2, 7, 8, 9]
             .into_iter()
             .map(|b| (b, reference.batch_lanes(b), if b == 9 { 5 } else { 10 }))

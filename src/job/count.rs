@@ -4,6 +4,8 @@
 //! the count protocol moves per-batch counts to rank 0 and stops every rank
 //! together on a signal.
 
+use std::ops::ControlFlow;
+
 use crate::comm::Comm;
 use crate::config::Config;
 use crate::intervals::Intervals;
@@ -192,20 +194,24 @@ impl Counter<'_> {
         let mut tally = Tally::default();
         let mut moving = 0.0;
         let t0 = Comm::time();
-        for batch in self.streams.walk(&self.config.plan, mine) {
-            let c = self.kernel.count_inside(&batch.lanes, batch.len);
-            tally.inside += c;
-            tally.counted += 1;
-            tally.samples += batch.len;
-            tally.first_batch.get_or_insert(batch.index);
-            let t = Comm::time();
-            flow.push(c);
-            let stop = flow.poll(t);
-            moving += Comm::time() - t;
-            if stop {
-                break;
-            }
-        }
+        let kernel = self.kernel;
+        self.streams
+            .walk(&self.config.plan, mine, |batch, lanes, len| {
+                let c = kernel.count_inside(lanes, len);
+                tally.inside += c;
+                tally.counted += 1;
+                tally.samples += len;
+                tally.first_batch.get_or_insert(batch);
+                let t = Comm::time();
+                flow.push(c);
+                let stop = flow.poll(t);
+                moving += Comm::time() - t;
+                if stop {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
         tally.compute = Comm::time() - t0 - moving;
         let stopped = flow.finish();
         (tally, stopped)

@@ -220,11 +220,16 @@ impl Drop for Scratch {
 /// reference kernel in this process: what every run must reproduce.
 pub fn expected_counts(seed: u64, samples: u64, batch_size: u64) -> Vec<u64> {
     let plan = Plan::new(samples, batch_size);
-    let all = Intervals::range(0..plan.batches);
-    Streams::new(seed)
-        .walk(&plan, &all)
-        .map(|b| scalar::count_inside(&b.lanes, b.len))
-        .collect()
+    let mut counts = Vec::with_capacity(plan.batches as usize);
+    Streams::new(seed).walk(
+        &plan,
+        &Intervals::range(0..plan.batches),
+        |_, lanes, len| {
+            counts.push(scalar::count_inside(lanes, len));
+            std::ops::ControlFlow::Continue(())
+        },
+    );
+    counts
 }
 
 /// The JSON report at `path`.
