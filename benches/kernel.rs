@@ -1,11 +1,15 @@
 //! Kernel and stream set-up benchmarks. Criterion prints samples/s for the
 //! kernels (`Throughput::Elements`); the set-up group shows what reaching a batch
-//! costs next to counting it.
+//! costs next to counting it; the walk group is the job's count loop without
+//! MPI (stream walk and kernel over 1000 batches).
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mcpi::intervals::Intervals;
 use mcpi::kernel::Kernel;
+use mcpi::plan::Plan;
 use mcpi::stream::Streams;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -62,5 +66,33 @@ fn setup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels, setup);
+/// What the job's count loop does: the walk over a set of batches, each counted
+/// by the fastest kernel (small batches, so the per-batch set-up shows).
+fn walk(c: &mut Criterion) {
+    let kernel = Kernel::detect();
+    let mut g = c.benchmark_group("walk");
+    for batch_size in [1_000u64, 100_000] {
+        let plan = Plan::new(1_000 * batch_size, batch_size);
+        let all = Intervals::range(0..plan.batches);
+        g.throughput(Throughput::Elements(plan.samples));
+        g.bench_with_input(
+            BenchmarkId::new(format!("{}-batch", kernel.name()), batch_size),
+            &plan,
+            |b, plan| {
+                let mut streams = Streams::new(1);
+                b.iter(|| {
+                    let mut inside = 0;
+                    streams.walk(plan, &all, |_, lanes, len| {
+                        inside += kernel.count_inside(lanes, len);
+                        ControlFlow::Continue(())
+                    });
+                    inside
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, setup, walk);
 criterion_main!(benches);
