@@ -2,6 +2,7 @@
 //! MPI run the real binary under the real `mpirun`, each with a timeout.
 
 mod bad_input;
+mod cluster;
 mod determinism;
 mod dispersion;
 mod kernels;

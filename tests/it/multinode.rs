@@ -13,25 +13,24 @@
 //!   record the allocation, and `mcpi study` groups the runs by ranks and nodes.
 //! - Teardown leaves no namespace, interface or process.
 //!
-//! One test owns the cluster; a guard tears it down whatever happens. Without
-//! root the test says so on stderr and passes, except under CI=true, where it
-//! fails.
+//! One test owns the cluster, its phases the functions below; a guard tears it
+//! down whatever happens. Without root the test says so on stderr and passes,
+//! except under CI=true, where it fails.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::slurm::{job_fields, log_tails, tail, Job};
+use crate::cluster::{
+    json_names, log_tails, not_world_writable, run_for, run_limited, setup_slurm, tail,
+    without_slurm_job, Csv, Job, Out, Slurm, ROOT,
+};
 use crate::util::{json, Scratch};
-
-/// The repository.
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The run mpirun spreads over the hosts, the one killed, and the reference:
 /// 200 batches, a second or two on 2 cores.
@@ -54,106 +53,469 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Every Slurm job must have ended this long after the last submission.
 const JOBS_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// `SAMPLES` and `BATCH_SIZE` of the Slurm jobs (weak scaling: per rank 5e7).
+const SLURM_SAMPLES: u64 = 200_000_000;
+const SLURM_BATCH_SIZE: &str = "1e7";
+
 fn netcluster() -> String {
     format!("{ROOT}/tests/cluster/netcluster.sh")
 }
 
-/// What a finished command left behind.
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
+#[test]
+fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
+    if !have_root() {
+        return;
+    }
+    let started = Instant::now();
+    setup_slurm();
+    let h = Harness::up(started);
+
+    // ---- mpirun across hosts, then with one host killed mid-run.
+    let inside = h.mpirun_across_hosts();
+    h.host_dies_mid_run(inside);
+
+    // ---- Slurm on the same hosts: every script on 2 and 3 nodes.
+    h.cluster.slurm();
+    h.say("Slurm up");
+    let jobs = h.run_every_script();
+    let groups = h.check_reports(&jobs);
+    h.check_study(&groups);
+
+    // ---- Teardown leaves nothing.
+    h.teardown_leaves_nothing();
 }
 
-impl Out {
-    fn ok(&self) -> bool {
-        self.status.success() && !self.timed_out
+/// The cluster and what the phases share. Fields drop in order: the cluster is
+/// torn down before its directory is removed.
+struct Harness {
+    cluster: Cluster,
+    /// The cluster's id (`state/id`): its namespaces are `mcpi-<id>-*`.
+    id: String,
+    /// The reference run of [`SAMPLES`], started with the harness; taken once.
+    reference: std::cell::RefCell<Option<thread::JoinHandle<u64>>>,
+    started: Instant,
+    /// The working directory of the runs; `submit/` and `results/` of the jobs.
+    work: PathBuf,
+    _scratch: Scratch,
+}
+
+impl Harness {
+    /// Starts the reference run (one process in the root namespace), and the
+    /// cluster meanwhile.
+    fn up(started: Instant) -> Harness {
+        let scratch = Scratch::new("multinode");
+        let work = scratch.path().to_path_buf();
+        not_world_writable(&work);
+        let reference = {
+            let dir = work.clone();
+            thread::spawn(move || {
+                let report = single(
+                    &dir,
+                    &[
+                        "-q",
+                        "--seed",
+                        SEED,
+                        "--samples",
+                        SAMPLES,
+                        "--batch-size",
+                        BATCH_SIZE,
+                        "--output",
+                        "reference",
+                    ],
+                );
+                report["inside"].as_u64().unwrap()
+            })
+        };
+        let cluster = Cluster::up(work.join("cluster"));
+        let id = std::fs::read_to_string(cluster.dir.join("state/id"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let h = Harness {
+            cluster,
+            id,
+            reference: std::cell::RefCell::new(Some(reference)),
+            started,
+            work,
+            _scratch: scratch,
+        };
+        h.say(&format!("cluster mcpi-{} up on {}", h.id, h.cluster.subnet));
+        h
     }
 
-    fn text(&self) -> String {
-        format!(
-            "status {}\n--- stdout\n{}--- stderr\n{}",
-            self.status, self.stdout, self.stderr
-        )
+    /// A progress line on stderr, with the time since the start.
+    fn say(&self, what: &str) {
+        eprintln!("multinode: {what} after {:.1?}", self.started.elapsed());
     }
-}
 
-/// Runs `cmd` to completion, output captured; after `timeout` it is sent
-/// SIGTERM, then SIGKILL, and the test fails (the cluster guard then tears
-/// everything down).
-fn run_for(cmd: &mut Command, timeout: Duration) -> Out {
-    let what = format!("{cmd:?}");
-    let out = run_limited(cmd, timeout);
-    assert!(
-        !out.timed_out,
-        "{what} timed out after {timeout:?}:\n{}",
-        out.text()
-    );
-    out
-}
+    fn submit(&self) -> PathBuf {
+        self.work.join("submit")
+    }
 
-/// [`run_for`] that reports a timeout in `Out::timed_out` instead of failing.
-fn run_limited(cmd: &mut Command, timeout: Duration) -> Out {
-    let what = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            use std::os::unix::process::ExitStatusExt;
-            return Out {
-                status: ExitStatus::from_raw(127 << 8),
-                stdout: String::new(),
-                stderr: format!("cannot start {what}: {e}\n"),
-                timed_out: false,
-            };
-        }
-    };
-    // Pipes are drained by threads; a grandchild that keeps a pipe open (a
-    // daemon) must not block the test, so the threads are waited for briefly.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
+    fn results(&self) -> PathBuf {
+        self.work.join("results")
+    }
+
+    /// 4 ranks on the 3 compute hosts over TCP: the reference count, the hosts
+    /// and their ranks in the report. Returns the count.
+    fn mpirun_across_hosts(&self) -> u64 {
+        let across = run_for(
+            self.cluster
+                .mpirun(4)
+                .args(RUN_ARGS)
+                .args(["--output", "across"])
+                .current_dir(&self.work),
+            RUN_TIMEOUT,
+        );
+        assert!(
+            across.ok(),
+            "mpirun across the hosts:\n{}\n{}",
+            across.text(),
+            self.cluster.logs()
+        );
+        let report = json(&self.work.join("across.json"));
+        let why = format!("{report:#}\n{}", across.text());
+        let reference = self.reference.borrow_mut().take().expect("one reference");
+        let inside = reference.join().expect("reference run");
+        assert_eq!(
+            report["inside"], inside,
+            "across hosts vs one process: {why}"
+        );
+        assert_eq!(report["ranks"], 4, "{why}");
+        assert_eq!(report["complete"], true, "{why}");
+        check_hosts(&report, &NODES, Some(&[&[0, 3], &[1], &[2]]), &why);
+        self.say(&format!("mpirun on 3 hosts = one process ({inside})"));
+        inside
+    }
+
+    /// Kills everything on node3 once the run's checkpoint holds
+    /// [`KILL_AFTER`] batches: mpirun fails and says so, no report, nothing
+    /// left on any host, and the checkpoint resumes to `inside`.
+    fn host_dies_mid_run(&self, inside: u64) {
+        let work = &self.work;
+        let out = std::fs::File::create(work.join("killed.out")).unwrap();
+        let err = std::fs::File::create(work.join("killed.err")).unwrap();
+        let mut job = self
+            .cluster
+            .mpirun(4)
+            .args(RUN_ARGS)
+            .args(["--kernel", "scalar"])
+            .args(["--checkpoint", "ck.h5", "--checkpoint-interval", "0.2s"])
+            .args(["--output", "killed"])
+            .current_dir(work)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("mpirun");
+        let killed_stderr = || tail(&work.join("killed.err"), 80);
+        let checkpoint = work.join("ck.h5");
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        while checkpoint_batches(&checkpoint) < KILL_AFTER {
+            if Instant::now() > deadline || job.try_wait().unwrap().is_some() {
+                let _ = job.kill();
+                let _ = job.wait();
+                panic!(
+                    "no checkpoint of {KILL_AFTER} batches:\n{}{}",
+                    killed_stderr(),
+                    self.cluster.logs()
+                );
             }
-            let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
-        });
-        rx
-    };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            thread::sleep(Duration::from_millis(10));
         }
-        if Instant::now() > deadline {
-            timed_out = true;
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            thread::sleep(Duration::from_secs(3));
-            let _ = child.kill();
-            break child.wait().unwrap();
+        let before = self.cluster.processes("node3");
+        let crash = run_for(
+            Command::new(netcluster())
+                .arg("kill")
+                .arg(&self.cluster.dir)
+                .arg("node3"),
+            HARNESS_TIMEOUT,
+        );
+        assert!(crash.ok(), "netcluster.sh kill node3:\n{}", crash.text());
+        assert!(
+            before.iter().any(|c| c == "mcpi"),
+            "no rank on node3 to kill: {before:?}"
+        );
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = loop {
+            if let Some(status) = job.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = job.kill();
+                let _ = job.wait();
+                panic!(
+                    "mpirun still running {RUN_TIMEOUT:?} after node3 died:\n{}{}",
+                    killed_stderr(),
+                    self.cluster.logs()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(work.join("killed.err")).unwrap_or_default();
+        let why = format!("killed {before:?} on node3; mpirun {status}:\n{stderr}");
+        let said = self.check_failure_reported(status, &stderr, &why);
+        let saved = checkpoint_batches(&checkpoint);
+        let resumed = single(
+            work,
+            &[
+                "-q",
+                "--seed",
+                SEED,
+                "--samples",
+                SAMPLES,
+                "--batch-size",
+                BATCH_SIZE,
+                "--resume",
+                "ck.h5",
+                "--output",
+                "resumed",
+            ],
+        );
+        let taken = resumed["resumed_batches"].as_u64().unwrap();
+        assert!(
+            taken >= KILL_AFTER && taken == saved && taken < BATCHES,
+            "resumed {taken} of {BATCHES} batches, checkpoint {saved}: {resumed:#}\n{why}"
+        );
+        assert_eq!(resumed["complete"], true, "{resumed:#}");
+        assert_eq!(
+            resumed["inside"], inside,
+            "resumed vs uninterrupted: {resumed:#}"
+        );
+        self.say(&format!(
+            "node3 killed after {taken} checkpointed batches; mpirun {status}: \
+             \"{said}\"; resumed to the same count;"
+        ));
+    }
+
+    /// After node3 died: mpirun failed and gave its account, wrote no report,
+    /// and took the surviving ranks and daemons down with it. Returns its words.
+    fn check_failure_reported(&self, status: ExitStatus, stderr: &str, why: &str) -> &'static str {
+        assert!(
+            !status.success(),
+            "mpirun exited 0 though node3 died: {why}"
+        );
+        // mpirun's account: the daemon on node3 is gone, or a rank was killed,
+        // or the peers lost it.
+        let said = [
+            "ORTE was unable to reliably start one or more daemons",
+            "ORTE has lost communication with a remote daemon",
+            "exited on signal 9",
+            "An MPI communication peer process has unexpectedly disconnected",
+        ]
+        .into_iter()
+        .find(|m| stderr.contains(m))
+        .unwrap_or_else(|| panic!("mpirun does not report the failure: {why}"));
+        assert!(
+            !self.work.join("killed.json").exists(),
+            "a report from a killed job: {why}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left: Vec<(&str, Vec<String>)> = ["head", "node1", "node2", "node3"]
+                .into_iter()
+                .map(|h| (h, self.cluster.processes(h)))
+                .filter(|(_, p)| !p.is_empty())
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes left on the hosts 30 s after mpirun exited: {left:?}\n{why}"
+            );
+            thread::sleep(Duration::from_millis(100));
         }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let collect = |rx: mpsc::Receiver<String>| {
-        rx.recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| "(output still open after exit)\n".into())
-    };
-    Out {
-        status,
-        stdout: collect(out),
-        stderr: collect(err),
-        timed_out,
+        said
+    }
+
+    /// Every script under both launchers with `-N 2` and `-N 3`: each job
+    /// completes on the nodes it asked for.
+    fn run_every_script(&self) -> Vec<Job> {
+        let (submit, n) = (self.submit(), SLURM_SAMPLES);
+        let job = |script, launcher, nodes, per_node, samples| {
+            let mut job = Job::on_nodes(&submit, script, launcher, nodes, per_node, samples);
+            job.batch_size = SLURM_BATCH_SIZE.parse::<f64>().unwrap() as u64;
+            job
+        };
+        let mut jobs = vec![
+            job("mcpi.sbatch", "srun", 2, 2, n),
+            job("mcpi.sbatch", "mpirun", 3, 1, n),
+            job("strong-scaling.sbatch", "srun", 3, 1, n),
+            job("strong-scaling.sbatch", "mpirun", 2, 2, n),
+            job("weak-scaling.sbatch", "srun", 2, 2, n / 4),
+            job("weak-scaling.sbatch", "mpirun", 3, 1, n / 4),
+        ];
+        for job in &mut jobs {
+            self.cluster.sbatch(job, &self.results(), |_| {});
+        }
+        let deadline = Instant::now() + JOBS_TIMEOUT;
+        for job in &jobs {
+            let fields = self.cluster.assert_completed(job, deadline);
+            let nodelist = format!("node[1-{}]", job.nodes);
+            assert_eq!(
+                fields["NodeList"],
+                nodelist,
+                "{}",
+                self.cluster.diagnose(job)
+            );
+        }
+        self.say(&format!("{} Slurm jobs completed", jobs.len()));
+        jobs
+    }
+
+    /// Every report: complete, the allocation recorded, its hosts from it, the
+    /// count of one process, and no other report. Returns (label, ranks, nodes)
+    /// -> runs, to hold `mcpi study` to.
+    fn check_reports(&self, jobs: &[Job]) -> BTreeMap<(String, u64, u64), u64> {
+        let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, u64, u64), u64> = BTreeMap::new();
+        let mut found = 0;
+        for job in jobs {
+            let allocated: Vec<String> = (1..=job.nodes).map(|i| format!("node{i}")).collect();
+            for ranks in job.ranks() {
+                let (_, report, why) = self.cluster.check_report(job, &self.results(), ranks, 1);
+                found += 1;
+                assert_eq!(
+                    report["slurm"]["nodelist"],
+                    format!("node[1-{}]", job.nodes),
+                    "slurm.nodelist: {why}"
+                );
+                let hosts: Vec<&str> = report["hosts"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("hosts: {why}"))
+                    .iter()
+                    .map(|h| h.as_str().unwrap())
+                    .collect();
+                assert!(
+                    !hosts.is_empty() && hosts.iter().all(|h| allocated.iter().any(|a| a == h)),
+                    "hosts outside the allocation {allocated:?}: {why}"
+                );
+                if ranks == job.tasks {
+                    // The whole allocation: every node, tasks-per-node ranks
+                    // each, in blocks.
+                    let names: Vec<&str> = allocated.iter().map(String::as_str).collect();
+                    let k = job.tasks_per_node() as u64;
+                    let per: Vec<Vec<u64>> = (0..job.nodes as u64)
+                        .map(|n| (n * k..(n + 1) * k).collect())
+                        .collect();
+                    let per: Vec<&[u64]> = per.iter().map(Vec::as_slice).collect();
+                    check_hosts(&report, &names, Some(&per), &why);
+                } else {
+                    check_hosts(&report, &hosts, None, &why);
+                }
+                let samples = report["samples"].as_u64().unwrap();
+                assert_eq!(samples, job.samples_on(ranks), "samples: {why}");
+                counts.insert(samples, report["inside"].as_u64().unwrap());
+                *groups
+                    .entry((job.name().to_string(), ranks, hosts.len() as u64))
+                    .or_default() += 1;
+            }
+        }
+        for (samples, inside) in &counts {
+            let reference = single(
+                &self.work,
+                &[
+                    "-q",
+                    "--samples",
+                    &samples.to_string(),
+                    "--batch-size",
+                    SLURM_BATCH_SIZE,
+                    "--output",
+                    &format!("single-{samples}"),
+                ],
+            );
+            assert_eq!(
+                reference["inside"], *inside,
+                "{samples} samples: the Slurm runs vs one process"
+            );
+        }
+        assert_eq!(
+            json_names(&self.results()).len(),
+            found,
+            "reports other than the expected ones"
+        );
+        groups
+    }
+
+    /// `mcpi study` over all of them: one row per (ranks, nodes) of each label,
+    /// holding exactly the runs with that many ranks on that many hosts.
+    fn check_study(&self, groups: &BTreeMap<(String, u64, u64), u64>) {
+        let csv_path = self.work.join("study.csv");
+        let study = run_for(
+            Command::new(env!("CARGO_BIN_EXE_mcpi"))
+                .args(["study", "--csv"])
+                .arg(&csv_path)
+                .arg(self.results()),
+            RUN_TIMEOUT,
+        );
+        assert!(study.ok(), "mcpi study:\n{}", study.text());
+        let csv = Csv::read(&csv_path);
+        let text = &csv.text;
+        let mut rows: BTreeMap<(String, u64, u64), u64> = BTreeMap::new();
+        for row in &csv.rows {
+            let key = (
+                csv.col(row, "label").to_string(),
+                csv.col(row, "ranks").parse().unwrap(),
+                csv.col(row, "nodes").parse().unwrap(),
+            );
+            rows.insert(key, csv.col(row, "runs").parse().unwrap());
+        }
+        assert_eq!(
+            &rows, groups,
+            "mcpi study rows (label, ranks, nodes) -> runs, vs the reports:\n{text}\n{}",
+            study.stdout
+        );
+        let nodes: BTreeSet<u64> = rows.keys().map(|k| k.2).collect();
+        assert!(
+            nodes.contains(&2) && nodes.contains(&3),
+            "no rows on 2 and 3 nodes:\n{text}"
+        );
+        // The same rank count on different node counts stays apart.
+        assert!(
+            rows.keys().any(|(l, r, n)| rows
+                .keys()
+                .any(|(l2, r2, n2)| l == l2 && r == r2 && n != n2)),
+            "no rank count on two node counts:\n{text}"
+        );
+        self.say("reports and mcpi study checked");
+    }
+
+    /// `down` removes the namespaces, the state and the hosts' TMPDIR, and may
+    /// be run again.
+    fn teardown_leaves_nothing(&self) {
+        let down = self.cluster.down();
+        assert!(down.ok(), "netcluster.sh down:\n{}", down.text());
+        let netns = run_for(Command::new("ip").args(["netns", "list"]), RUN_TIMEOUT);
+        assert!(
+            !netns.stdout.contains(&format!("mcpi-{}-", self.id)),
+            "namespaces left:\n{}",
+            netns.stdout
+        );
+        assert!(
+            !self.cluster.dir.join("state").exists(),
+            "state left in {}",
+            self.cluster.dir.display()
+        );
+        let tmp = PathBuf::from(format!("/tmp/mcpi-{}", self.id));
+        assert!(!tmp.exists(), "the hosts' TMPDIR {} is left", tmp.display());
+        let again = self.cluster.down();
+        assert!(again.ok(), "a second down:\n{}", again.text());
+        self.say("torn down");
     }
 }
+
+/// `mcpi run` of the reference, across hosts and killed.
+const RUN_ARGS: [&str; 8] = [
+    "run",
+    "-q",
+    "--seed",
+    SEED,
+    "--samples",
+    SAMPLES,
+    "--batch-size",
+    BATCH_SIZE,
+];
 
 /// The emulated cluster in a directory; dropping it runs `netcluster.sh down`,
 /// so nothing is left behind even when an assertion fails.
@@ -195,16 +557,8 @@ impl Cluster {
     fn on(&self, host: &str, prog: &str) -> Command {
         let mut cmd = Command::new(netcluster());
         cmd.arg("on").arg(&self.dir).args([host, prog]);
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if ["SLURM_", "SBATCH_", "SALLOC_", "SRUN_"]
-                .iter()
-                .any(|p| key.starts_with(p))
-            {
-                cmd.env_remove(&*key);
-            }
-        }
-        cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        without_slurm_job(&mut cmd)
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
             .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         cmd
     }
@@ -258,26 +612,24 @@ impl Cluster {
             .collect()
     }
 
-    /// `scontrol show job -o ID` as `Key=Value` fields.
-    fn job_fields(&self, id: &str) -> BTreeMap<String, String> {
-        let out = run_for(
-            self.on("head", "scontrol").args(["show", "job", "-o", id]),
-            RUN_TIMEOUT,
-        );
-        job_fields(&out.stdout)
-    }
-
-    /// The end of every log the harness and the daemons wrote.
-    fn logs(&self) -> String {
-        log_tails(&self.dir.join("log"), 25)
-    }
-
     /// `netcluster.sh down`; never panics (it runs in `drop`).
     fn down(&self) -> Out {
         run_limited(
             Command::new(netcluster()).arg("down").arg(&self.dir),
             HARNESS_TIMEOUT,
         )
+    }
+}
+
+/// Slurm's clients run on the head host.
+impl Slurm for Cluster {
+    fn client(&self, prog: &str) -> Command {
+        self.on("head", prog)
+    }
+
+    /// The end of every log the harness and the daemons wrote.
+    fn logs(&self) -> String {
+        log_tails(&self.dir.join("log"), 25)
     }
 }
 
@@ -406,508 +758,4 @@ fn checkpoint_batches(path: &Path) -> u64 {
 fn resumed_samples(report: &Value) -> u64 {
     let batches = report["resumed_batches"].as_u64().unwrap_or(0);
     batches * report["batch_size"].as_u64().unwrap()
-}
-
-#[test]
-fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
-    if !have_root() {
-        return;
-    }
-    let started = Instant::now();
-    let setup = run_for(
-        &mut Command::new(format!("{ROOT}/scripts/setup-slurm.sh")),
-        Duration::from_secs(600),
-    );
-    assert!(
-        setup.ok(),
-        "scripts/setup-slurm.sh failed:\n{}",
-        setup.text()
-    );
-
-    let scratch = Scratch::new("multinode");
-    let work = scratch.path().to_path_buf();
-    // munged refuses a key under a directory others may write to.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-
-    // The reference: one process in the root namespace, meanwhile.
-    let reference = {
-        let dir = work.clone();
-        thread::spawn(move || {
-            let report = single(
-                &dir,
-                &[
-                    "-q",
-                    "--seed",
-                    SEED,
-                    "--samples",
-                    SAMPLES,
-                    "--batch-size",
-                    BATCH_SIZE,
-                    "--output",
-                    "reference",
-                ],
-            );
-            report["inside"].as_u64().unwrap()
-        })
-    };
-
-    let cluster = Cluster::up(work.join("cluster"));
-    let id = std::fs::read_to_string(cluster.dir.join("state/id"))
-        .unwrap()
-        .trim()
-        .to_string();
-    eprintln!(
-        "multinode: cluster mcpi-{id} up on {} after {:.1?}",
-        cluster.subnet,
-        started.elapsed()
-    );
-
-    // --- mpirun across hosts -------------------------------------------------
-    let run_args = [
-        "run",
-        "-q",
-        "--seed",
-        SEED,
-        "--samples",
-        SAMPLES,
-        "--batch-size",
-        BATCH_SIZE,
-    ];
-    let across = run_for(
-        cluster
-            .mpirun(4)
-            .args(run_args)
-            .args(["--output", "across"])
-            .current_dir(&work),
-        RUN_TIMEOUT,
-    );
-    assert!(
-        across.ok(),
-        "mpirun across the hosts:\n{}\n{}",
-        across.text(),
-        cluster.logs()
-    );
-    let report = json(&work.join("across.json"));
-    let why = format!("{report:#}\n{}", across.text());
-    let inside = reference.join().expect("reference run");
-    assert_eq!(
-        report["inside"], inside,
-        "across hosts vs one process: {why}"
-    );
-    assert_eq!(report["ranks"], 4, "{why}");
-    assert_eq!(report["complete"], true, "{why}");
-    check_hosts(&report, &NODES, Some(&[&[0, 3], &[1], &[2]]), &why);
-    eprintln!(
-        "multinode: mpirun on 3 hosts = one process ({inside}) after {:.1?}",
-        started.elapsed()
-    );
-
-    // --- one host dies mid-run -------------------------------------------------
-    let out = std::fs::File::create(work.join("killed.out")).unwrap();
-    let err = std::fs::File::create(work.join("killed.err")).unwrap();
-    let mut job = cluster
-        .mpirun(4)
-        .args(run_args)
-        .args(["--kernel", "scalar"])
-        .args(["--checkpoint", "ck.h5", "--checkpoint-interval", "0.2s"])
-        .args(["--output", "killed"])
-        .current_dir(&work)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("mpirun");
-    let killed_stderr = || tail(&work.join("killed.err"), 80);
-    let checkpoint = work.join("ck.h5");
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    while checkpoint_batches(&checkpoint) < KILL_AFTER {
-        if Instant::now() > deadline || job.try_wait().unwrap().is_some() {
-            let _ = job.kill();
-            let _ = job.wait();
-            panic!(
-                "no checkpoint of {KILL_AFTER} batches:\n{}{}",
-                killed_stderr(),
-                cluster.logs()
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    let before = cluster.processes("node3");
-    let crash = run_for(
-        Command::new(netcluster())
-            .arg("kill")
-            .arg(&cluster.dir)
-            .arg("node3"),
-        HARNESS_TIMEOUT,
-    );
-    assert!(crash.ok(), "netcluster.sh kill node3:\n{}", crash.text());
-    assert!(
-        before.iter().any(|c| c == "mcpi"),
-        "no rank on node3 to kill: {before:?}"
-    );
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = job.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = job.kill();
-            let _ = job.wait();
-            panic!(
-                "mpirun still running {RUN_TIMEOUT:?} after node3 died:\n{}{}",
-                killed_stderr(),
-                cluster.logs()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::fs::read_to_string(work.join("killed.err")).unwrap_or_default();
-    let why = format!("killed {before:?} on node3; mpirun {status}:\n{stderr}");
-    assert!(
-        !status.success(),
-        "mpirun exited 0 though node3 died: {why}"
-    );
-    // mpirun's account: the daemon on node3 is gone, or a rank was killed, or
-    // the peers lost it.
-    let said = [
-        "ORTE was unable to reliably start one or more daemons",
-        "ORTE has lost communication with a remote daemon",
-        "exited on signal 9",
-        "An MPI communication peer process has unexpectedly disconnected",
-    ]
-    .into_iter()
-    .find(|m| stderr.contains(m))
-    .unwrap_or_else(|| panic!("mpirun does not report the failure: {why}"));
-    assert!(
-        !work.join("killed.json").exists(),
-        "a report from a killed job: {why}"
-    );
-    // mpirun took the surviving ranks and daemons down with it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left: Vec<(&str, Vec<String>)> = ["head", "node1", "node2", "node3"]
-            .into_iter()
-            .map(|h| (h, cluster.processes(h)))
-            .filter(|(_, p)| !p.is_empty())
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processes left on the hosts 30 s after mpirun exited: {left:?}\n{why}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-    let saved = checkpoint_batches(&checkpoint);
-    let resumed = single(
-        &work,
-        &[
-            "-q",
-            "--seed",
-            SEED,
-            "--samples",
-            SAMPLES,
-            "--batch-size",
-            BATCH_SIZE,
-            "--resume",
-            "ck.h5",
-            "--output",
-            "resumed",
-        ],
-    );
-    let taken = resumed["resumed_batches"].as_u64().unwrap();
-    assert!(
-        taken >= KILL_AFTER && taken == saved && taken < BATCHES,
-        "resumed {taken} of {BATCHES} batches, checkpoint {saved}: {resumed:#}\n{why}"
-    );
-    assert_eq!(resumed["complete"], true, "{resumed:#}");
-    assert_eq!(
-        resumed["inside"], inside,
-        "resumed vs uninterrupted: {resumed:#}"
-    );
-    eprintln!(
-        "multinode: node3 killed after {taken} checkpointed batches; mpirun {status}: \
-         \"{said}\"; resumed to the same count; after {:.1?}",
-        started.elapsed()
-    );
-
-    // --- Slurm on the same hosts -------------------------------------------------
-    cluster.slurm();
-    eprintln!("multinode: Slurm up after {:.1?}", started.elapsed());
-    let submit = work.join("submit");
-    let results = work.join("results");
-    std::fs::create_dir_all(&submit).unwrap();
-    let job = Job::on_nodes;
-    let mut jobs = vec![
-        job("mcpi.sbatch", "srun", 2, 2, 200_000_000),
-        job("mcpi.sbatch", "mpirun", 3, 1, 200_000_000),
-        job("strong-scaling.sbatch", "srun", 3, 1, 200_000_000),
-        job("strong-scaling.sbatch", "mpirun", 2, 2, 200_000_000),
-        job("weak-scaling.sbatch", "srun", 2, 2, 50_000_000),
-        job("weak-scaling.sbatch", "mpirun", 3, 1, 50_000_000),
-    ];
-    for job in &mut jobs {
-        let out = run_for(
-            cluster
-                .on("head", "sbatch")
-                .current_dir(&submit)
-                .args(["--parsable", "--time=5"])
-                .arg(format!("--nodes={}", job.nodes))
-                .arg(format!("--ntasks-per-node={}", job.tasks_per_node()))
-                .arg(format!("{ROOT}/slurm/{}", job.script))
-                .env_remove("RANKS")
-                .env("MCPI", env!("CARGO_BIN_EXE_mcpi"))
-                .env("RESULTS", &results)
-                .env("LAUNCHER", job.launcher)
-                .env("SAMPLES", job.samples.to_string())
-                .env("BATCH_SIZE", "1e7")
-                .env("REPEATS", "1"),
-            RUN_TIMEOUT,
-        );
-        job.id = out
-            .stdout
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        assert!(
-            out.ok() && !job.id.is_empty(),
-            "sbatch -N {} {} ({}):\n{}\n{}",
-            job.nodes,
-            job.script,
-            job.launcher,
-            out.text(),
-            cluster.logs()
-        );
-    }
-    let diagnose = |job: &Job| {
-        let record = run_for(
-            cluster
-                .on("head", "scontrol")
-                .args(["show", "job", &job.id]),
-            RUN_TIMEOUT,
-        );
-        format!(
-            "job {} ({} -N {} with {})\n{}--- batch log {}\n{}{}",
-            job.id,
-            job.script,
-            job.nodes,
-            job.launcher,
-            record.text(),
-            job.log(&submit).display(),
-            tail(&job.log(&submit), 60),
-            cluster.logs()
-        )
-    };
-    let deadline = Instant::now() + JOBS_TIMEOUT;
-    for job in &jobs {
-        let fields = loop {
-            let fields = cluster.job_fields(&job.id);
-            let state = fields.get("JobState").map(String::as_str).unwrap_or("");
-            let ended = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"];
-            if ended.contains(&state) || state.starts_with("OUT_OF") {
-                break fields;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {} still {state:?} after {JOBS_TIMEOUT:?}:\n{}",
-                job.id,
-                diagnose(job)
-            );
-            thread::sleep(Duration::from_millis(200));
-        };
-        assert!(
-            fields["JobState"] == "COMPLETED" && fields["ExitCode"] == "0:0",
-            "job ended {} with exit code {}:\n{}",
-            fields["JobState"],
-            fields["ExitCode"],
-            diagnose(job)
-        );
-        let nodelist = format!("node[1-{}]", job.nodes);
-        assert_eq!(fields["NodeList"], nodelist, "{}", diagnose(job));
-        let log = std::fs::read_to_string(job.log(&submit)).unwrap_or_default();
-        assert!(
-            log.contains(&format!("{}: {},", job.script, job.launcher)),
-            "the batch log does not show LAUNCHER={}:\n{}",
-            job.launcher,
-            diagnose(job)
-        );
-    }
-    eprintln!(
-        "multinode: {} Slurm jobs completed after {:.1?}",
-        jobs.len(),
-        started.elapsed()
-    );
-
-    // Every report: complete, the allocation recorded, its hosts from it, the
-    // count of one process.
-    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-    // (label, ranks, nodes) -> runs, to hold `mcpi study` to.
-    let mut groups: BTreeMap<(String, u64, u64), u64> = BTreeMap::new();
-    let mut found = 0;
-    for job in &jobs {
-        let allocated: Vec<String> = (1..=job.nodes).map(|i| format!("node{i}")).collect();
-        for ranks in job.ranks() {
-            let name = format!(
-                "{}-j{}-N{}-n{ranks}-r1.json",
-                job.study(),
-                job.id,
-                job.nodes
-            );
-            let path = results.join(&name);
-            assert!(path.exists(), "no {name}:\n{}", diagnose(job));
-            let report = json(&path);
-            found += 1;
-            let why = format!("{name}\n{report:#}\n{}", diagnose(job));
-            assert_eq!(report["complete"], true, "{why}");
-            assert_eq!(report["ranks"], ranks, "{why}");
-            assert_eq!(report["label"], job.name(), "{why}");
-            let slurm = &report["slurm"];
-            assert_eq!(slurm["nodes"], job.nodes, "slurm.nodes: {why}");
-            assert_eq!(
-                slurm["nodelist"],
-                format!("node[1-{}]", job.nodes),
-                "slurm.nodelist: {why}"
-            );
-            let job_id = match &slurm["job_id"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            assert_eq!(job_id, job.id, "slurm.job_id: {why}");
-            let hosts: Vec<&str> = report["hosts"]
-                .as_array()
-                .unwrap_or_else(|| panic!("hosts: {why}"))
-                .iter()
-                .map(|h| h.as_str().unwrap())
-                .collect();
-            assert!(
-                !hosts.is_empty() && hosts.iter().all(|h| allocated.iter().any(|a| a == h)),
-                "hosts outside the allocation {allocated:?}: {why}"
-            );
-            if ranks == job.tasks {
-                // The whole allocation: every node, tasks-per-node ranks each,
-                // in blocks.
-                let names: Vec<&str> = allocated.iter().map(String::as_str).collect();
-                let per: Vec<Vec<u64>> = (0..job.nodes as u64)
-                    .map(|n| {
-                        let k = job.tasks_per_node() as u64;
-                        (n * k..(n + 1) * k).collect()
-                    })
-                    .collect();
-                let per: Vec<&[u64]> = per.iter().map(Vec::as_slice).collect();
-                check_hosts(&report, &names, Some(&per), &why);
-            } else {
-                check_hosts(&report, &hosts, None, &why);
-            }
-            let samples = report["samples"].as_u64().unwrap();
-            assert_eq!(samples, job.samples_on(ranks), "samples: {why}");
-            counts.insert(samples, report["inside"].as_u64().unwrap());
-            *groups
-                .entry((job.name().to_string(), ranks, hosts.len() as u64))
-                .or_default() += 1;
-        }
-    }
-    for (samples, inside) in &counts {
-        let reference = single(
-            &work,
-            &[
-                "-q",
-                "--samples",
-                &samples.to_string(),
-                "--batch-size",
-                "1e7",
-                "--output",
-                &format!("single-{samples}"),
-            ],
-        );
-        assert_eq!(
-            reference["inside"], *inside,
-            "{samples} samples: the Slurm runs vs one process"
-        );
-    }
-    let json_files = std::fs::read_dir(&results)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        })
-        .count();
-    assert_eq!(json_files, found, "reports other than the expected ones");
-
-    // `mcpi study` over all of them: one row per (ranks, nodes) of each label,
-    // holding exactly the runs with that many ranks on that many hosts.
-    let csv_path = work.join("study.csv");
-    let study = run_for(
-        Command::new(env!("CARGO_BIN_EXE_mcpi"))
-            .args(["study", "--csv"])
-            .arg(&csv_path)
-            .arg(&results),
-        RUN_TIMEOUT,
-    );
-    assert!(study.ok(), "mcpi study:\n{}", study.text());
-    let csv = std::fs::read_to_string(&csv_path).unwrap();
-    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let col = |row: &[&str], name: &str| {
-        let i = head
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("{name}: {csv}"));
-        row[i].to_string()
-    };
-    let mut rows: BTreeMap<(String, u64, u64), u64> = BTreeMap::new();
-    for line in csv.lines().skip(1) {
-        let row: Vec<&str> = line.split(',').collect();
-        let key = (
-            col(&row, "label"),
-            col(&row, "ranks").parse().unwrap(),
-            col(&row, "nodes").parse().unwrap(),
-        );
-        rows.insert(key, col(&row, "runs").parse().unwrap());
-    }
-    assert_eq!(
-        rows, groups,
-        "mcpi study rows (label, ranks, nodes) -> runs, vs the reports:\n{csv}\n{}",
-        study.stdout
-    );
-    let nodes: BTreeSet<u64> = rows.keys().map(|k| k.2).collect();
-    assert!(
-        nodes.contains(&2) && nodes.contains(&3),
-        "no rows on 2 and 3 nodes:\n{csv}"
-    );
-    // The same rank count on different node counts stays apart.
-    assert!(
-        rows.keys().any(|(l, r, n)| rows
-            .keys()
-            .any(|(l2, r2, n2)| l == l2 && r == r2 && n != n2)),
-        "no rank count on two node counts:\n{csv}"
-    );
-    eprintln!(
-        "multinode: reports and mcpi study checked after {:.1?}",
-        started.elapsed()
-    );
-
-    // --- teardown leaves nothing -------------------------------------------------
-    let down = cluster.down();
-    assert!(down.ok(), "netcluster.sh down:\n{}", down.text());
-    let netns = run_for(Command::new("ip").args(["netns", "list"]), RUN_TIMEOUT);
-    assert!(
-        !netns.stdout.contains(&format!("mcpi-{id}-")),
-        "namespaces left:\n{}",
-        netns.stdout
-    );
-    assert!(
-        !cluster.dir.join("state").exists(),
-        "state left in {}",
-        cluster.dir.display()
-    );
-    let tmp = PathBuf::from(format!("/tmp/mcpi-{id}"));
-    assert!(!tmp.exists(), "the hosts' TMPDIR {} is left", tmp.display());
-    let again = cluster.down();
-    assert!(again.ok(), "a second down:\n{}", again.text());
-    eprintln!("multinode: torn down after {:.1?}", started.elapsed());
 }

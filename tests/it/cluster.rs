@@ -1,0 +1,529 @@
+//! What the two cluster tests share (`slurm`: one node; `multinode`: an emulated
+//! cluster): commands run with a timeout, a submission of a script in `slurm/`
+//! and the reports it must leave, the one wait for a Slurm job, `scontrol`
+//! fields, log tails for failure messages, and `mcpi study`'s CSV.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The repository: the scripts live here.
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A Slurm client command (sbatch, scontrol, scancel) or an mcpi run.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What a finished command left behind.
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl Out {
+    /// Exit status 0 within the time allowed.
+    pub fn ok(&self) -> bool {
+        self.status.success() && !self.timed_out
+    }
+
+    /// Status and output, for failure messages.
+    pub fn text(&self) -> String {
+        format!(
+            "status {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` to completion, output captured; after `timeout` it is sent
+/// SIGTERM, then SIGKILL, and the test fails (the cluster guards then tear
+/// everything down).
+pub fn run_for(cmd: &mut Command, timeout: Duration) -> Out {
+    let what = format!("{cmd:?}");
+    let out = run_limited(cmd, timeout);
+    assert!(
+        !out.timed_out,
+        "{what} timed out after {timeout:?}:\n{}",
+        out.text()
+    );
+    out
+}
+
+/// [`run_for`] that reports a timeout in `Out::timed_out` instead of failing.
+pub fn run_limited(cmd: &mut Command, timeout: Duration) -> Out {
+    let what = format!("{cmd:?}");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            use std::os::unix::process::ExitStatusExt;
+            return Out {
+                status: ExitStatus::from_raw(127 << 8),
+                stdout: String::new(),
+                stderr: format!("cannot start {what}: {e}\n"),
+                timed_out: false,
+            };
+        }
+    };
+    // Pipes are drained by threads; a grandchild that keeps a pipe open (a
+    // daemon) must not block the test, so the threads are waited for briefly.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+        });
+        rx
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            timed_out = true;
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            thread::sleep(Duration::from_secs(3));
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let collect = |rx: mpsc::Receiver<String>| {
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| "(output still open after exit)\n".into())
+    };
+    Out {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+        timed_out,
+    }
+}
+
+/// Removes from `cmd` the variables of any Slurm job or allocation the tests
+/// themselves may run in, so that it talks to the test's cluster alone.
+pub fn without_slurm_job(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if ["SLURM_", "SBATCH_", "SALLOC_", "SRUN_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd
+}
+
+/// Installs Slurm and MUNGE (`scripts/setup-slurm.sh`, as root, as CI runs).
+pub fn setup_slurm() {
+    let setup = run_for(
+        &mut Command::new(format!("{ROOT}/scripts/setup-slurm.sh")),
+        Duration::from_secs(600),
+    );
+    assert!(
+        setup.ok(),
+        "scripts/setup-slurm.sh failed (the Slurm tests run as root, as CI does):\n{}",
+        setup.text()
+    );
+}
+
+/// Makes `dir` mode 755: munged refuses a key under a directory others may
+/// write to.
+pub fn not_world_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `scontrol show job -o` output as its `Key=Value` fields.
+pub fn job_fields(text: &str) -> BTreeMap<String, String> {
+    text.split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The last `lines` lines of every log in `dir`, for failure messages.
+pub fn log_tails(dir: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.sort();
+    for log in logs {
+        let _ = write!(text, "--- {}\n{}", log.display(), tail(&log, lines));
+    }
+    text
+}
+
+/// The last `lines` lines of a file, or why there are none, for failure messages.
+pub fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            let mut out = all[all.len().saturating_sub(lines)..].join("\n");
+            out.push('\n');
+            out
+        }
+        Err(e) => format!("({e})\n"),
+    }
+}
+
+/// The names of the JSON files in `dir`.
+pub fn json_names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect()
+}
+
+/// `mcpi study --csv` output: a header and rows of columns.
+pub struct Csv {
+    pub text: String,
+    head: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Csv {
+    /// The CSV file at `path`.
+    pub fn read(path: &Path) -> Csv {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut lines = text
+            .lines()
+            .map(|l| l.split(',').map(String::from).collect());
+        let head = lines.next().unwrap_or_default();
+        let rows = lines.collect();
+        Csv { text, head, rows }
+    }
+
+    /// Column `name` of `row`.
+    pub fn col<'a>(&self, row: &'a [String], name: &str) -> &'a str {
+        let i = self
+            .head
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}: {}", self.text));
+        &row[i]
+    }
+}
+
+/// Slurm jobs in this state have ended: any other (none yet, pending,
+/// configuring, running, completing, suspended, requeued) is waited through.
+fn ended(state: &str) -> bool {
+    let ended = [
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "PREEMPTED",
+    ];
+    ended.contains(&state) || state.starts_with("OUT_OF")
+}
+
+/// A running test cluster the Slurm clients can talk to.
+pub trait Slurm {
+    /// `prog` (a Slurm client) talking to this cluster.
+    fn client(&self, prog: &str) -> Command;
+
+    /// The end of every daemon log, for failure messages.
+    fn logs(&self) -> String;
+
+    /// `scontrol show job -o ID` as `Key=Value` fields.
+    fn job_fields(&self, id: &str) -> BTreeMap<String, String> {
+        let out = run_for(
+            self.client("scontrol").args(["show", "job", "-o", id]),
+            CLIENT_TIMEOUT,
+        );
+        job_fields(&out.stdout)
+    }
+
+    /// Submits `job` from `job.submit`, reports to `results`; `more` adds to
+    /// the sbatch command (environment). Sets `job.id`; fails the test if
+    /// sbatch does.
+    fn sbatch(&self, job: &mut Job, results: &Path, more: impl FnOnce(&mut Command)) {
+        std::fs::create_dir_all(&job.submit).unwrap();
+        let mut cmd = self.client("sbatch");
+        cmd.current_dir(&job.submit)
+            .args(["--parsable", "--time=5"])
+            .arg(format!("--nodes={}", job.nodes))
+            .arg(format!("--ntasks-per-node={}", job.tasks_per_node()))
+            .arg(format!("{ROOT}/slurm/{}", job.script))
+            .env_remove("RANKS")
+            .env_remove("MCPI_SLURM_DIR")
+            .env("MCPI", env!("CARGO_BIN_EXE_mcpi"))
+            .env("RESULTS", results)
+            .env("LAUNCHER", job.launcher)
+            .env("SAMPLES", job.samples.to_string())
+            .env("BATCH_SIZE", job.batch_size.to_string())
+            .env("REPEATS", job.repeats.to_string())
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        more(&mut cmd);
+        let out = run_for(&mut cmd, CLIENT_TIMEOUT);
+        job.id = out
+            .stdout
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            out.ok() && !job.id.is_empty(),
+            "sbatch -N {} {} ({}):\n{}\n{}",
+            job.nodes,
+            job.script,
+            job.launcher,
+            out.text(),
+            self.logs()
+        );
+    }
+
+    /// Waits until `job` has ended, at the latest by `deadline`, and returns
+    /// its fields.
+    fn wait_for(&self, job: &Job, deadline: Instant) -> BTreeMap<String, String> {
+        loop {
+            let fields = self.job_fields(&job.id);
+            let state = fields.get("JobState").map(String::as_str).unwrap_or("");
+            if ended(state) {
+                return fields;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {} still {state:?} at its deadline:\n{}",
+                job.id,
+                self.diagnose(job)
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// What went wrong with a job: its record, its batch log, the daemons' logs.
+    fn diagnose(&self, job: &Job) -> String {
+        let record = run_for(
+            self.client("scontrol").args(["show", "job", &job.id]),
+            CLIENT_TIMEOUT,
+        );
+        format!(
+            "job {} ({} -N {} with {}, {} tasks)\n{}--- batch log {}\n{}{}",
+            job.id,
+            job.script,
+            job.nodes,
+            job.launcher,
+            job.tasks,
+            record.text(),
+            job.log().display(),
+            tail(&job.log(), 60),
+            self.logs()
+        )
+    }
+
+    /// Asserts that `job` ended COMPLETED with exit code 0:0 and that its batch
+    /// log shows its launcher; returns its fields.
+    fn assert_completed(&self, job: &Job, deadline: Instant) -> BTreeMap<String, String> {
+        let fields = self.wait_for(job, deadline);
+        assert!(
+            fields["JobState"] == "COMPLETED" && fields["ExitCode"] == "0:0",
+            "job ended {} with exit code {}:\n{}",
+            fields["JobState"],
+            fields["ExitCode"],
+            self.diagnose(job)
+        );
+        assert!(
+            job.log_text()
+                .contains(&format!("{}: {},", job.script, job.launcher)),
+            "the batch log does not show LAUNCHER={}:\n{}",
+            job.launcher,
+            self.diagnose(job)
+        );
+        fields
+    }
+
+    /// Asserts what every report of `job`'s run on `ranks` ranks, repeat
+    /// `repeat`, must be: there, with its HDF5 twin, complete, of that many
+    /// ranks and samples, labelled with the study, recording the job, its node
+    /// count and at least `ranks` tasks (SLURM_NTASKS: the step's under srun,
+    /// the job's under mpirun). Returns the report and a failure context.
+    fn check_report(
+        &self,
+        job: &Job,
+        results: &Path,
+        ranks: u64,
+        repeat: u64,
+    ) -> (String, Value, String) {
+        let prefix = job.report_prefix(ranks, repeat);
+        let name = format!("{prefix}.json");
+        assert!(
+            results.join(&name).exists(),
+            "no {name} among {:?}:\n{}",
+            json_names(results),
+            self.diagnose(job)
+        );
+        assert!(
+            results.join(format!("{prefix}.h5")).exists(),
+            "no {prefix}.h5:\n{}",
+            self.diagnose(job)
+        );
+        let report = crate::util::json(&results.join(&name));
+        let why = format!("{name}\n{report:#}\n{}", self.diagnose(job));
+        assert_eq!(report["complete"], true, "not complete: {why}");
+        assert_eq!(report["ranks"], ranks, "rank count: {why}");
+        assert_eq!(report["label"], job.name(), "label: {why}");
+        assert_eq!(report["samples"], job.samples_on(ranks), "samples: {why}");
+        let slurm = &report["slurm"];
+        let job_id = match &slurm["job_id"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(job_id, job.id, "slurm.job_id: {why}");
+        assert_eq!(slurm["nodes"], job.nodes, "slurm.nodes: {why}");
+        assert!(slurm["tasks"].as_u64() >= Some(ranks), "slurm.tasks: {why}");
+        (name, report, why)
+    }
+}
+
+/// One submission and what it must produce.
+pub struct Job {
+    pub script: &'static str,
+    pub launcher: &'static str,
+    /// Nodes asked for.
+    pub nodes: usize,
+    /// Tasks in all: nodes x tasks per node.
+    pub tasks: u64,
+    /// `SAMPLES`: total for mcpi and strong scaling, per rank for weak scaling.
+    pub samples: u64,
+    /// `BATCH_SIZE`.
+    pub batch_size: u64,
+    pub repeats: u64,
+    /// The submit directory, where its batch log goes.
+    pub submit: PathBuf,
+    /// Slurm's job id, once submitted.
+    pub id: String,
+}
+
+impl Job {
+    /// A one-node job of `tasks` tasks in batches of 1e7 (sweeps repeated twice).
+    pub fn new(
+        submit: &Path,
+        script: &'static str,
+        launcher: &'static str,
+        tasks: u64,
+        samples: u64,
+    ) -> Job {
+        let repeats = if script == "mcpi.sbatch" { 1 } else { 2 };
+        Job {
+            script,
+            launcher,
+            nodes: 1,
+            tasks,
+            samples,
+            batch_size: 10_000_000,
+            repeats,
+            submit: submit.to_path_buf(),
+            id: String::new(),
+        }
+    }
+
+    /// A job on `nodes` nodes with `per_node` tasks each, run once.
+    pub fn on_nodes(
+        submit: &Path,
+        script: &'static str,
+        launcher: &'static str,
+        nodes: usize,
+        per_node: usize,
+        samples: u64,
+    ) -> Job {
+        Job {
+            nodes,
+            tasks: (nodes * per_node) as u64,
+            repeats: 1,
+            ..Job::new(submit, script, launcher, 0, samples)
+        }
+    }
+
+    /// Tasks per node.
+    pub fn tasks_per_node(&self) -> usize {
+        self.tasks as usize / self.nodes
+    }
+
+    /// The job name (`#SBATCH --job-name`), which is also the report label.
+    pub fn name(&self) -> &'static str {
+        self.script.trim_end_matches(".sbatch")
+    }
+
+    /// The first word of its report names.
+    pub fn study(&self) -> &'static str {
+        match self.script {
+            "mcpi.sbatch" => "run",
+            "strong-scaling.sbatch" => "strong",
+            _ => "weak",
+        }
+    }
+
+    /// The rank counts it runs: all tasks, or 1, 2, 4, ... and all tasks.
+    pub fn ranks(&self) -> Vec<u64> {
+        if self.script == "mcpi.sbatch" {
+            return vec![self.tasks];
+        }
+        let mut ranks: Vec<u64> = (0..)
+            .map(|k| 1 << k)
+            .take_while(|&r| r < self.tasks)
+            .collect();
+        ranks.push(self.tasks);
+        ranks
+    }
+
+    /// The samples of its run on `ranks` ranks.
+    pub fn samples_on(&self, ranks: u64) -> u64 {
+        if self.study() == "weak" {
+            self.samples * ranks
+        } else {
+            self.samples
+        }
+    }
+
+    /// The name of its report of the run on `ranks` ranks, repeat `repeat`,
+    /// without extension.
+    pub fn report_prefix(&self, ranks: u64, repeat: u64) -> String {
+        format!(
+            "{}-j{}-N{}-n{ranks}-r{repeat}",
+            self.study(),
+            self.id,
+            self.nodes
+        )
+    }
+
+    /// Its batch log (`#SBATCH --output=%x-%j.out`, in the submit directory).
+    pub fn log(&self) -> PathBuf {
+        self.submit.join(format!("{}-{}.out", self.name(), self.id))
+    }
+
+    /// Its batch log's text, or nothing.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+}
