@@ -22,13 +22,16 @@ use crate::intervals::Intervals;
 use crate::plan::Plan;
 use crate::report::files::Staged;
 use crate::report::hdf5::h5err;
-use crate::store::{Store, READ_CHUNK};
+use crate::store::Store;
 use crate::stream::STREAM_LAYOUT;
 
 /// The `format` attribute of every checkpoint.
 pub const FORMAT: &str = "mcpi checkpoint";
 /// The layout version this mcpi writes and the newest it reads.
 pub const FORMAT_VERSION: u64 = 1;
+
+/// A checkpoint's counts are read (and checked) this many at a time (4 MiB).
+const READ_COUNTS: u64 = 1 << 19;
 
 /// What can go wrong with a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -316,7 +319,7 @@ impl Reader<'_> {
         for r in done.ranges() {
             let mut b = r.start;
             while b < r.end {
-                let end = r.end.min(b + READ_CHUNK);
+                let end = r.end.min(b + READ_COUNTS);
                 let len = (end - b) as usize;
                 let counts: Vec<u64> = ds
                     .read_slice_1d::<u64, _>(at..at + len)

@@ -105,7 +105,7 @@ pub struct StudyArgs {
 
     /// Scaling kind: strong (same total samples), weak (same samples per rank),
     /// or auto (whichever the reports share).
-    #[arg(long, value_name = "KIND", default_value = "auto", value_parser = str::parse::<Kind>)]
+    #[arg(long, value_name = "KIND", default_value = "auto", value_parser = one_of::<Kind>(&["strong", "weak", "auto"]))]
     pub kind: Kind,
 
     /// Also write the table as CSV.
@@ -185,12 +185,24 @@ pub struct RunArgs {
 
     /// Progress on rank 0's stderr: auto (a bar on a terminal, else timestamped
     /// lines), bar, lines, none.
-    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = str::parse::<Style>)]
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = one_of::<Style>(&["auto", "bar", "lines", "none"]))]
     pub progress: Style,
 
     /// No progress on stderr, as --progress none (errors and warnings still show).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// A flag that takes one of `names`, parsed into `T` (its `FromStr` knows the
+/// same names): clap lists them in `--help` and in its errors.
+fn one_of<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Debug,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| name.parse::<T>().expect("one of the names FromStr knows"))
 }
 
 /// What to do instead of running: print help or the version, or refuse.
@@ -237,7 +249,7 @@ pub fn parse() -> Invocation {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => NotRun::Print(e.to_string()),
                 _ => NotRun::Refused(UsageError::CommandLine(clap_error_line(&e))),
             };
-            match subcommand_named().as_deref() {
+            match subcommand_of(&e).as_deref() {
                 Some("study") => Invocation::Study(Err(not_run)),
                 Some("plan") => Invocation::Plan(Err(not_run)),
                 _ => Invocation::Run(Err(not_run)),
@@ -247,10 +259,21 @@ pub fn parse() -> Invocation {
 }
 
 /// The subcommand a command line that clap refused names, so that `mcpi
-/// study`'s and `mcpi plan`'s errors are printed as theirs, without MPI: clap
-/// reads it again, ignoring errors (on this failure path only).
-fn subcommand_named() -> Option<String> {
+/// study`'s and `mcpi plan`'s errors and help are printed as theirs, without
+/// MPI. Help names it in its usage line; for errors clap reads the command line
+/// again, ignoring errors (on this failure path only).
+fn subcommand_of(e: &clap::Error) -> Option<String> {
     use clap::CommandFactory;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let text = e.to_string();
+        let usage = text
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("Usage: mcpi "))?;
+        return ["study", "plan"]
+            .into_iter()
+            .find(|c| usage.split_whitespace().next() == Some(c))
+            .map(str::to_owned);
+    }
     let matches = Cli::command().ignore_errors(true).try_get_matches().ok()?;
     matches.subcommand_name().map(str::to_owned)
 }
@@ -466,12 +489,19 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         .ok_or_else(too_big)
 }
 
-/// Parses a time span: seconds (`90`, `0.5`) or with units as jiff reads them
-/// (`90s`, `5m`, `1h`, `1.5h`, `1h 30m`). It must be positive.
+/// Parses a time span: seconds (`90`, `0.5`, `1e2`), a number with one unit
+/// `s`, `m` or `h` (`90s`, `5m`, `1.5h`), or what jiff reads as a duration
+/// (`1h 30m`, `90min`). It must be positive.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let s = text.trim();
-    let secs = match s.parse::<f64>() {
-        Ok(bare) => bare,
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1.0),
+        Some((i, 'm')) => (&s[..i], 60.0),
+        Some((i, 'h')) => (&s[..i], 3600.0),
+        _ => (s, 1.0),
+    };
+    let secs = match number.trim().parse::<f64>() {
+        Ok(v) => v * unit,
         Err(_) => s
             .parse::<jiff::SignedDuration>()
             .map_err(|_| "not a time (use e.g. 90s, 5m, 1h)".to_string())?
@@ -584,6 +614,9 @@ mod tests {
             ("1h", 3600.0),
             ("0.5s", 0.5),
             ("1.5h", 5400.0),
+            ("1e2s", 100.0),
+            ("1h 30m", 5400.0),
+            ("90min", 5400.0),
         ] {
             assert_eq!(parse_duration(text), Ok(secs), "{text}");
         }

@@ -62,7 +62,8 @@ impl UsageError {
 }
 
 /// An error and its sources as one line, `outer: inner: innermost`, without
-/// Rust's `(os error N)` suffix (the system's reason is enough for a user).
+/// Rust's `(os error N)` and tempfile's `at path "…"` suffixes (the system's
+/// reason is enough for a user, and the message names the file already).
 pub fn one_line(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
@@ -74,7 +75,23 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     let line = parts.join(": ");
-    strip_os_error(&line)
+    strip_os_error(&strip_at_path(&line))
+}
+
+/// `Permission denied at path "/d/.x.tmp-Ab12Cd"` → `Permission denied`.
+fn strip_at_path(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" at path \"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 10..];
+        rest = match after.find('"') {
+            Some(j) => &after[j + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `No space left on device (os error 28)` → `No space left on device`.
@@ -106,6 +123,14 @@ mod tests {
         assert_eq!(
             one_line(&Outer(io)),
             "writing report r.h5: No space left on device"
+        );
+        let tempfile_style = std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "Permission denied (os error 13) at path \"/d/.x.tmp-Ab12Cd\"",
+        );
+        assert_eq!(
+            one_line(&Outer(tempfile_style)),
+            "writing report r.h5: Permission denied"
         );
         let e = UsageError::flag("--samples", "must be at least 1");
         assert_eq!(one_line(&e), "--samples must be at least 1");

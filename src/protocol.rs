@@ -109,8 +109,8 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Stores the counts at `positions`-relative `first` (positions map to
-    /// batches through the round's work, across its gaps).
+    /// Stores `counts`, the counts of the positions from `first` on (positions
+    /// map to batches through the round's work, across its gaps).
     fn store(&mut self, first: u64, counts: &[u64]) {
         let mut at = 0usize;
         for r in self.work.slice(first..first + counts.len() as u64).ranges() {
@@ -172,6 +172,11 @@ impl<'a> Collector<'a> {
     /// The work between batches (and while waiting for the last counts):
     /// checkpoints, stops, progress.
     fn tend(&mut self, now: f64) {
+        // The stop order first: a checkpoint can take seconds at 10^8 batches.
+        if !self.stop_sent && (signals::received().is_some() || self.stop_requested) {
+            self.comm.order_stop();
+            self.stop_sent = true;
+        }
         if self.ledger.checkpoints.as_ref().is_some_and(|c| c.due(now)) {
             self.store_own();
             let done = self.done_now();
@@ -179,10 +184,6 @@ impl<'a> Collector<'a> {
             if let Some(ck) = ledger.checkpoints.as_mut() {
                 ck.save_due(self.config, &done, &ledger.store, now);
             }
-        }
-        if !self.stop_sent && (signals::received().is_some() || self.stop_requested) {
-            self.comm.order_stop();
-            self.stop_sent = true;
         }
         let counted = self.ledger.counted_before + (self.own.end - self.start[ROOT as usize]);
         self.ledger.progress.update(counted + self.received);

@@ -2,18 +2,21 @@
 //! lands (resumed, its own, the other ranks'), and what checkpoints, the
 //! dispersion test and the report's `/batches/inside` read.
 //!
-//! The counts live in an unnamed temporary file (`tempfile::tempfile`, in
-//! `$TMPDIR`), one native-endian u64 per batch at offset 8·batch (the file is
-//! private to this process, so no byte order is fixed), read and written
-//! in place through `bytemuck`'s byte views: rank 0's
-//! memory stays bounded at any batch count, the page cache keeps it fast, and
-//! the file is gone when the process ends, however it ends. It is independent of
-//! the report's file system, so a full report disk does not stop checkpoints.
+//! The counts live in an unnamed temporary file (`tempfile::tempfile_in`: no
+//! name, so it is gone when the process ends, however it ends), one
+//! native-endian u64 per batch at offset 8·batch (the file is private to this
+//! process, so no byte order is fixed), read and written in place through
+//! `bytemuck`'s byte views. Rank 0's memory stays bounded at any batch count and
+//! the page cache keeps it fast. The job puts it in `$TMPDIR` (node-local on
+//! most clusters; RAM where /tmp is a tmpfs): apart from the report's and the
+//! checkpoint's file systems, so a full report disk does not stop checkpoints.
+//! It needs 8 bytes per batch: 8 KB by default, 800 MB at the 10^8-batch maximum.
 
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::intervals::Intervals;
@@ -24,6 +27,8 @@ pub const READ_CHUNK: u64 = 1 << 19;
 /// The per-batch counts of one run.
 pub struct Store {
     file: File,
+    /// The directory the file is in, for messages.
+    dir: PathBuf,
     batches: u64,
     /// The first write error; later writes are skipped and every read fails.
     failed: Option<io::Error>,
@@ -31,13 +36,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// An empty store for `batches` batches (a sparse file: no space is used
-    /// for batches never written).
-    pub fn new(batches: u64) -> io::Result<Store> {
-        let file = tempfile::tempfile()?;
+    /// An empty store for `batches` batches in directory `dir` (a sparse file:
+    /// no space is used for batches never written).
+    pub fn new(batches: u64, dir: &Path) -> io::Result<Store> {
+        let file = tempfile::tempfile_in(dir)?;
         file.set_len(8 * batches)?;
         Ok(Store {
             file,
+            dir: dir.to_path_buf(),
             batches,
             failed: None,
             seconds: 0.0,
@@ -57,7 +63,12 @@ impl Store {
             .file
             .write_all_at(bytemuck::cast_slice(counts), 8 * first)
         {
-            self.failed = Some(e);
+            let why = format!(
+                "storing per-batch counts in {}: {}",
+                self.dir.display(),
+                crate::error::one_line(&e)
+            );
+            self.failed = Some(io::Error::new(e.kind(), why));
         }
         self.seconds += t.elapsed().as_secs_f64();
     }
@@ -91,11 +102,6 @@ impl Store {
         Ok(())
     }
 
-    /// Number of batches the store has room for.
-    pub fn batches(&self) -> u64 {
-        self.batches
-    }
-
     /// Seconds spent storing counts.
     pub fn seconds(&self) -> f64 {
         self.seconds
@@ -108,7 +114,7 @@ mod tests {
 
     #[test]
     fn counts_come_back_by_batch_in_chunks() {
-        let mut store = Store::new(2 * READ_CHUNK + 10).unwrap();
+        let mut store = Store::new(2 * READ_CHUNK + 10, &std::env::temp_dir()).unwrap();
         let counts: Vec<u64> = (0..READ_CHUNK + 7).map(|i| i * 3 + 1).collect();
         store.put(5, &counts);
         store.put(2 * READ_CHUNK + 9, &[u64::MAX]);

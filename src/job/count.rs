@@ -65,7 +65,8 @@ pub fn first_round(config: &Config, done_before: &Intervals) -> Intervals {
     }
 }
 
-/// Counts the batches not in `done_before`; `ledger` is rank 0's.
+/// Counts the batches not in `done_before` (with `--target-error`, its rounds
+/// from batch 0); `ledger` is rank 0's.
 pub fn count(
     comm: &Comm,
     config: &Config,

@@ -3,10 +3,11 @@
 //! (temporary names, sync, rename), prints the text view and decides the exit
 //! status.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::count::Counted;
-use super::setup::{display, Output};
+use super::setup::Output;
 use super::Started;
 use crate::comm::Comm;
 use crate::config::Config;
@@ -81,6 +82,11 @@ pub struct Finished<'a> {
     pub setup_seconds: f64,
     /// When the process started.
     pub started: Started,
+}
+
+/// A path as the report names it (`resumed_from`, `checkpoint`).
+fn display(path: Option<&PathBuf>) -> Option<String> {
+    path.map(|p| p.display().to_string())
 }
 
 /// Builds the report, saves the final checkpoint, publishes both files, prints

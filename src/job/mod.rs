@@ -20,16 +20,18 @@ use crate::report::files::FileError;
 use crate::signals;
 use crate::stream::Streams;
 
-/// Why the job stops before counting.
+/// Why the job stops before counting. (Failures after counting — a report or
+/// checkpoint that cannot be written — are printed where they happen, in
+/// [`finish`], after the text report, and end in exit status 1.)
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// A bad flag, file or launch.
     #[error(transparent)]
     Usage(#[from] UsageError),
-    /// The report cannot be written (before the run), or writing it failed.
+    /// The report cannot go where `--output` points.
     #[error(transparent)]
     Output(#[from] FileError),
-    /// The checkpoint to resume is refused, or writing one failed.
+    /// The checkpoint to resume is refused.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// MPI could not be initialised.
@@ -41,8 +43,8 @@ impl JobError {
     /// The process exit status for this error.
     pub fn exit_status(&self) -> u8 {
         match self {
-            JobError::Usage(_) | JobError::Output(FileError::Unusable { .. }) => EXIT_USAGE,
-            JobError::Output(_) | JobError::Mpi(_) => EXIT_FAILURE,
+            JobError::Usage(_) | JobError::Output(_) => EXIT_USAGE,
+            JobError::Mpi(_) => EXIT_FAILURE,
             JobError::Checkpoint(e) => e.exit_status(),
         }
     }

@@ -3,7 +3,7 @@
 //! Whatever only rank 0 can check, every rank learns before any work, so a bad
 //! location or checkpoint stops every rank cleanly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use super::{Exit, JobError};
@@ -113,11 +113,15 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
         check_checkpoint_path(ck, config, &dest)?;
     }
     let writer = Hdf5Writer::create(&dest.h5, config.plan.batches)?;
-    let mut store = Store::new(config.plan.batches).map_err(|e| {
+    // In $TMPDIR: neither the report's disk nor the checkpoint's, so a full
+    // report disk does not stop checkpoints (and the checkpoint's file system
+    // holds no open file of ours).
+    let scratch = std::env::temp_dir();
+    let mut store = Store::new(config.plan.batches, &scratch).map_err(|e| {
         UsageError::file(
-            &std::env::temp_dir(),
+            &scratch,
             format!(
-                "cannot hold the per-batch counts ($TMPDIR): {}",
+                "($TMPDIR) cannot hold the per-batch counts: {}",
                 crate::error::one_line(&e)
             ),
         )
@@ -194,9 +198,4 @@ pub fn work_left(comm: &Comm, output: Option<&Output>) -> Intervals {
         });
     let flat = comm.broadcast_u64s(flat);
     Intervals::new(flat.chunks(2).map(|p| p[0]..p[1]).collect())
-}
-
-/// The report paths as strings, for the report (`resumed_from`, `checkpoint`).
-pub fn display(path: Option<&PathBuf>) -> Option<String> {
-    path.map(|p| p.display().to_string())
 }

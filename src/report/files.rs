@@ -19,7 +19,7 @@ use tempfile::NamedTempFile;
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// The report cannot go where `--output` points; found before any work.
-    #[error("--output {}: {why}", path.display())]
+    #[error("--output: {}: {why}", path.display())]
     Unusable {
         /// The file or directory at fault.
         path: PathBuf,

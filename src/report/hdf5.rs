@@ -67,27 +67,34 @@ impl Hdf5Writer {
 
     /// Copies the per-batch counts of the report's done batches from `store`,
     /// writes the report's attributes and tables and closes the file, still under
-    /// its temporary name. On failure the temporary file is removed.
+    /// its temporary name. On failure the temporary file is removed (after the
+    /// HDF5 handles are closed).
     pub fn finish(self, report: &Report, store: &Store) -> Result<Staged, FileError> {
         let Hdf5Writer { inside, file, tmp } = self;
-        let fail = |why: String| FileError::Write {
-            path: tmp.dest().to_path_buf(),
-            source: io::Error::other(why),
-        };
-        store
-            .for_each_chunk(&report.done, |first, counts| {
-                let first = first as usize;
-                inside
-                    .write_slice(counts, first..first + counts.len())
-                    .map_err(|e| io::Error::other(h5err(e)))
-            })
-            .map_err(|e| fail(crate::error::one_line(&e)))?;
-        drop(inside);
-        write_report(&file, report).map_err(|e| fail(h5err(e)))?;
-        file.flush().map_err(|e| fail(h5err(e)))?;
-        file.close().map_err(|e| fail(h5err(e)))?;
-        Ok(tmp)
+        match fill(inside, file, report, store) {
+            Ok(()) => Ok(tmp),
+            Err(why) => Err(FileError::Write {
+                path: tmp.dest().to_path_buf(),
+                source: io::Error::other(why),
+            }),
+        }
     }
+}
+
+/// `/batches/inside` from the store, then the report; closes the file.
+fn fill(inside: Dataset, file: File, report: &Report, store: &Store) -> Result<(), String> {
+    store
+        .for_each_chunk(&report.done, |first, counts| {
+            let first = first as usize;
+            inside
+                .write_slice(counts, first..first + counts.len())
+                .map_err(|e| io::Error::other(h5err(e)))
+        })
+        .map_err(|e| crate::error::one_line(&e))?;
+    drop(inside);
+    write_report(&file, report).map_err(h5err)?;
+    file.flush().map_err(h5err)?;
+    file.close().map_err(h5err)
 }
 
 fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {

@@ -463,8 +463,10 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
         .iter()
         .filter_map(|(flag, p)| p.as_ref().map(|p| (*flag, p)))
         .collect();
-    for (i, (flag, p)) in named.iter().enumerate() {
+    for (flag, p) in &named {
         check_output(flag, p, args.force)?;
+    }
+    for (i, (flag, p)) in named.iter().enumerate() {
         if named[..i].iter().any(|(_, q)| same_file(p, q)) {
             return Err(UsageError::flag(
                 flag,
