@@ -20,7 +20,7 @@ use hdf5::File;
 use crate::config::Config;
 use crate::intervals::Intervals;
 use crate::plan::Plan;
-use crate::report::files::Staged;
+use crate::report::files::{check_file, Access, Staged};
 use crate::report::hdf5::h5err;
 use crate::store::Store;
 use crate::stream::STREAM_LAYOUT;
@@ -200,8 +200,9 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
         path: path.to_path_buf(),
         why,
     };
-    if let Err(e) = std::fs::metadata(path) {
-        return Err(bad(crate::error::one_line(&e)));
+    // A FIFO would block the open; a device is no checkpoint.
+    if let Some(why) = check_file(path, Access::Read) {
+        return Err(bad(why));
     }
     let file = File::open(path).map_err(|e| bad(format!("unreadable or damaged: {}", h5err(e))))?;
     let reader = Reader { file: &file };
@@ -275,12 +276,34 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Opens `/done/NAME` after checking, before anything is read or
+    /// allocated, that it is a 1-D u64 dataset of at most `most` elements (a
+    /// size read from a file is never trusted).
+    fn column(&self, name: &str, most: u64) -> Result<hdf5::Dataset, String> {
+        let path = format!("/done/{name}");
+        let ds = self
+            .file
+            .dataset(&path)
+            .map_err(|e| format!("{path}: {}", h5err(e)))?;
+        let is_u64 = ds.dtype().is_ok_and(|t| t.is::<u64>());
+        if ds.ndim() != 1 || !is_u64 {
+            return Err(format!("{path} is not a list of unsigned 64-bit integers"));
+        }
+        if ds.size() as u64 > most {
+            return Err(format!(
+                "{path} holds {} values, more than the {most} the configuration allows",
+                ds.size()
+            ));
+        }
+        Ok(ds)
+    }
+
     /// The completed batches, checked to be ordered and within `plan`.
     fn done(&self, plan: &Plan) -> Result<Intervals, String> {
+        // At most one interval per batch (disjoint, non-adjacent: fewer still).
         let column = |name: &str| -> Result<Vec<u64>, String> {
-            self.file
-                .dataset(&format!("done/{name}"))
-                .and_then(|d| d.read_raw::<u64>())
+            self.column(name, plan.batches)?
+                .read_raw::<u64>()
                 .map_err(|e| format!("/done/{name}: {}", h5err(e)))
         };
         let (starts, ends) = (column("start")?, column("end")?);
@@ -306,10 +329,7 @@ impl Reader<'_> {
     /// into `store`; returns their sum.
     fn counts(&self, config: &Config, done: &Intervals, store: &mut Store) -> Result<u64, String> {
         let plan = &config.plan;
-        let ds = self
-            .file
-            .dataset("done/inside")
-            .map_err(|e| format!("/done/inside: {}", h5err(e)))?;
+        let ds = self.column("inside", done.count())?;
         if ds.size() as u64 != done.count() {
             return Err("the number of counts does not match the completed batches".into());
         }
@@ -372,7 +392,9 @@ impl Schedule {
         self.last = now;
         match save(&self.path, config, done, store) {
             Err(e) if !self.failed => {
-                eprintln!("mcpi: error: {e} (the previous checkpoint is kept; the run goes on)");
+                crate::console::eprint_line(&format!(
+                    "mcpi: error: {e} (the previous checkpoint is kept; the run goes on)"
+                ));
                 self.failed = true;
             }
             Ok(()) => self.failed = false,

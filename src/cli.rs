@@ -167,7 +167,7 @@ pub struct RunArgs {
     /// A name for the study this run belongs to, recorded in the report (e.g.
     /// strong-scaling); `mcpi study` never mixes runs with different labels.
     #[arg(long, value_name = "TEXT")]
-    pub label: Option<String>,
+    pub label: Option<std::ffi::OsString>,
 
     /// Write a checkpoint here every --checkpoint-interval and when stopped by a
     /// signal [default with --resume: the checkpoint resumed].
@@ -360,25 +360,14 @@ impl RunArgs {
                 ));
             }
         }
-        if let Some(label) = &self.label {
-            let chars = label.chars().count();
-            if chars == 0 || chars > 64 || label.chars().any(char::is_control) {
-                return Err(UsageError::flag(
-                    "--label",
-                    format!(
-                        "'{}' must be 1 to 64 printable characters",
-                        label.escape_default()
-                    ),
-                ));
-            }
-        }
+        let label = self.label.as_deref().map(check_label).transpose()?;
         Ok(Config {
             plan,
             seed: self.seed,
             output: self.output,
             force: self.force,
             kernel: self.kernel,
-            label: self.label,
+            label,
             progress: if self.quiet {
                 Style::None
             } else {
@@ -392,10 +381,41 @@ impl RunArgs {
     }
 }
 
+/// `--label`: 1 to 64 printable characters — no control characters, and none
+/// of the invisible ones that reorder or hide text (bidirectional controls,
+/// zero-width characters, the byte order mark).
+fn check_label(label: &std::ffi::OsStr) -> Result<String, UsageError> {
+    let refuse = |shown: String| {
+        UsageError::flag(
+            "--label",
+            format!("'{shown}' must be 1 to 64 printable characters"),
+        )
+    };
+    let Some(text) = label.to_str() else {
+        return Err(refuse(label.to_string_lossy().escape_default().to_string()));
+    };
+    let chars = text.chars().count();
+    if chars == 0 || chars > 64 || text.chars().any(crate::console::invisible) {
+        return Err(refuse(text.escape_default().to_string()));
+    }
+    Ok(text.to_string())
+}
+
 /// Refuses a `--target-error` the maximum `samples` cannot reach.
 fn check_target(t: TargetSpec, samples: u64) -> Result<(), UsageError> {
+    let z = crate::stats::z_for(t.confidence);
+    if !(z.is_finite() && z > 1e-6) {
+        return Err(UsageError::flag(
+            "--confidence",
+            format!(
+                "{} is too close to {} for a finite interval",
+                t.confidence,
+                if t.confidence > 0.5 { 1 } else { 0 }
+            ),
+        ));
+    }
     let need = crate::rounds::predicted_samples(t.error, t.confidence);
-    if need > samples as f64 {
+    if !need.is_finite() || need > samples as f64 {
         return Err(UsageError::flag(
             "--target-error",
             format!(
@@ -431,6 +451,8 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     if s.starts_with('-') {
         return Err("must be positive".into());
     }
+    // A leading '+' as for seeds (and Rust's integer parsing).
+    let s = s.strip_prefix('+').unwrap_or(&s).to_string();
     let suffix = s
         .chars()
         .last()
@@ -458,11 +480,14 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         None => (body, None),
     };
     if let Some(e) = exponent {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("not a number".into());
+        }
+        // Any exponent past i32 is as good as ±100: far beyond u64 either way.
         let e: i32 = e
-            .strip_prefix('+')
-            .unwrap_or(e)
             .parse()
-            .map_err(|_| "not a number".to_string())?;
+            .unwrap_or(if e.starts_with('-') { -100 } else { 100 });
         exp10 += e.clamp(-100, 100);
     }
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -575,6 +600,8 @@ mod tests {
             ("1.5k", 1500),
             ("1e+3", 1000),
             ("0.001e3", 1),
+            ("+1", 1),
+            ("+2e3", 2000),
             ("18446744073709551615", u64::MAX),
             ("1.8e19", 18_000_000_000_000_000_000),
             ("1", 1),
@@ -599,6 +626,10 @@ mod tests {
             ("20000P", "too large"),
             ("G", "not a number"),
             ("1e999999", "too large"),
+            ("1e2147483648", "too large"),
+            ("1e-2147483649", "whole"),
+            ("1e", "not a number"),
+            ("1e+", "not a number"),
         ] {
             let err = parse_count(text).expect_err(text);
             assert!(err.contains(why), "{text}: {err}");
@@ -676,7 +707,13 @@ mod tests {
             assert!(msg.contains("--output"), "{bad}: {msg}");
         }
         let long = "x".repeat(65);
-        for bad in ["", "two\nlines", long.as_str()] {
+        for bad in [
+            "",
+            "two\nlines",
+            long.as_str(),
+            "a\u{202E}b",
+            "zero\u{200B}width",
+        ] {
             let msg = args(&["--label", bad]).check().unwrap_err().to_string();
             assert!(msg.contains("--label"), "{bad:?}: {msg}");
         }

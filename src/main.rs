@@ -11,22 +11,32 @@ use mcpi::decompose::Decomposition;
 use mcpi::error::{one_line, EXIT_OK, EXIT_USAGE};
 
 fn main() -> ExitCode {
-    let status = match cli::parse() {
+    let command: Box<dyn FnOnce() -> u8> = match cli::parse() {
         Invocation::Run(parsed) => return mcpi::job::main(parsed),
-        Invocation::Study(parsed) => without_mpi("mcpi study", parsed, |options| {
-            mcpi::study::run(&options).map_err(|e| (one_line(&e), e.exit_status()))
+        Invocation::Study(parsed) => Box::new(move || {
+            without_mpi("mcpi study", parsed, |options| {
+                mcpi::study::run(&options).map_err(|e| (one_line(&e), e.exit_status()))
+            })
         }),
-        Invocation::Plan(parsed) => without_mpi("mcpi plan", parsed, |request| {
-            let d = Decomposition::new(request.plan, request.ranks);
-            if request.json {
-                print_out(&String::from_utf8_lossy(&d.json()));
-            } else {
-                print_out(&d.text());
-            }
-            Ok(())
+        Invocation::Plan(parsed) => Box::new(move || {
+            without_mpi("mcpi plan", parsed, |request| {
+                let d = Decomposition::new(request.plan, request.ranks);
+                if request.json {
+                    print_out(&String::from_utf8_lossy(&d.json()));
+                } else {
+                    print_out(&d.text());
+                }
+                Ok(())
+            })
         }),
     };
-    ExitCode::from(status)
+    // Under a launcher, every rank must still agree on the arguments (an MPMD
+    // launch may have started `run` on other ranks).
+    if mcpi::host::under_mpi_launcher() {
+        mcpi::job::main_launched(command)
+    } else {
+        ExitCode::from(command())
+    }
 }
 
 /// Runs a command that needs no MPI: prints help, or its error once as
@@ -47,7 +57,7 @@ fn without_mpi<T>(
     match failed {
         None => EXIT_OK,
         Some((line, status)) => {
-            eprintln!("{program}: error: {line}");
+            mcpi::console::eprint_line(&format!("{program}: error: {line}"));
             status
         }
     }

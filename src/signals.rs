@@ -1,5 +1,7 @@
-//! Graceful stop: SIGTERM, SIGINT and SIGUSR1 only set a flag, which the count
-//! loop reads at batch boundaries. Later signals change nothing, so a second
+//! Graceful stop: SIGTERM, SIGINT, SIGUSR1, SIGHUP (a closed terminal or
+//! login session) and SIGXCPU (a CPU-time limit, as batch systems send) only set
+//! a flag, which the count loop reads at batch boundaries. SIGQUIT keeps its
+//! default (quit with a core dump: a debugging request, not a stop). Later signals change nothing, so a second
 //! Ctrl-C or `scancel` cannot interrupt the checkpoint and report being written.
 //!
 //! The handlers are registered through signal-hook (which sets `SA_RESTART`, so
@@ -13,7 +15,13 @@ use std::sync::atomic::{AtomicI32, Ordering};
 static FIRST: AtomicI32 = AtomicI32::new(0);
 
 /// The signals that ask for a graceful stop.
-pub const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
+pub const STOP_SIGNALS: [i32; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGUSR1,
+    libc::SIGHUP,
+    libc::SIGXCPU,
+];
 
 /// The dispositions of [`STOP_SIGNALS`] as signal-hook installed them.
 pub struct Guard {
@@ -70,12 +78,14 @@ pub fn received() -> Option<i32> {
     }
 }
 
-/// `SIGTERM`, `SIGINT`, `SIGUSR1`.
+/// `SIGTERM`, `SIGINT`, `SIGUSR1`, `SIGHUP`, `SIGXCPU`.
 pub fn name(signo: i32) -> String {
     match signo {
         libc::SIGTERM => "SIGTERM".into(),
         libc::SIGINT => "SIGINT".into(),
         libc::SIGUSR1 => "SIGUSR1".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGXCPU => "SIGXCPU".into(),
         n => format!("signal {n}"),
     }
 }

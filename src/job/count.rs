@@ -78,12 +78,12 @@ pub fn count(
     let first = first_round(config, done_before);
     let ranks = comm.size();
     if comm.is_root() && first.count() > 0 && first.count() < ranks {
-        eprintln!(
+        crate::console::eprint_line(&format!(
             "mcpi: warning: {ranks} ranks for {} batches: {} ranks have nothing to count \
              (use a smaller --batch-size)",
             first.count(),
             ranks - first.count()
-        );
+        ));
     }
     let mut counter = Counter {
         comm,
@@ -149,11 +149,11 @@ impl Counter<'_> {
             }
         };
         if self.comm.is_root() && rule == Some(Rule::Maximum) {
-            eprintln!(
+            crate::console::eprint_line(&format!(
                 "mcpi: warning: --target-error {:e} not reached: half-width {half_width:.6e} \
                  at the maximum --samples {}",
                 s.error, plan.samples
-            );
+            ));
         }
         Counted {
             tally,

@@ -145,7 +145,7 @@ pub fn report(run: Finished, output: Output) -> u8 {
         .map(|ck| ck.save_final(config, &report.done, &ledger.store));
     let written = write_files(&report, writer, &ledger.store, &dest);
     if let Some(Err(e)) = &saved {
-        eprintln!("mcpi: error: {}", one_line(e));
+        crate::console::eprint_line(&format!("mcpi: error: {}", one_line(e)));
     }
     status(&report, saved.is_some_and(|s| s.is_err()), written)
 }
@@ -196,7 +196,7 @@ fn write_files(report: &Report, writer: Hdf5Writer, store: &Store, dest: &Destin
     };
     crate::console::print_out(&text::render(report, &files));
     if let Err(e) = &written {
-        eprintln!("mcpi: error: {}", one_line(e));
+        crate::console::eprint_line(&format!("mcpi: error: {}", one_line(e)));
     }
     written.is_ok()
 }

@@ -62,7 +62,7 @@ impl Exit {
     /// Leaves with `status`, printing `error` (rank 0's, once).
     fn leave(self) -> u8 {
         if let Some(e) = &self.error {
-            eprintln!("mcpi: error: {}", one_line(e));
+            crate::console::eprint_line(&format!("mcpi: error: {}", one_line(e)));
         }
         self.status
     }
@@ -109,6 +109,33 @@ pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
         Ok(status) => status,
         Err(_) => comm.abort(EXIT_FAILURE),
     };
+    drop(comm); // MPI_Finalize
+    ExitCode::from(status)
+}
+
+/// Runs a command that needs no MPI (`study`, `plan`) in a process an MPI
+/// launcher started: every rank still joins the argument agreement, so an MPMD
+/// launch that mixes it with `run` is refused on every rank rather than left
+/// hanging; rank 0 alone runs `command`, and every rank leaves with its status.
+pub fn main_launched(command: impl FnOnce() -> u8) -> ExitCode {
+    let comm = match Comm::init() {
+        Ok(comm) => comm,
+        Err(e) => {
+            return ExitCode::from(
+                Exit {
+                    status: EXIT_FAILURE,
+                    error: Some(e.into()),
+                }
+                .leave(),
+            )
+        }
+    };
+    let status = match setup::same_arguments(&comm) {
+        Err(exit) => exit.leave(),
+        Ok(()) if comm.is_root() => command(),
+        Ok(()) => crate::error::EXIT_OK,
+    };
+    let status = comm.broadcast(status);
     drop(comm); // MPI_Finalize
     ExitCode::from(status)
 }

@@ -16,7 +16,9 @@ use crate::intervals::Intervals;
 use crate::kernel::Kernel;
 use crate::progress::Progress;
 use crate::protocol::Ledger;
-use crate::report::files::{parent_dir, same_file, Destination, Staged};
+use crate::report::files::{
+    check_file, parent_dir, remove_stale, same_file, Access, Destination, Staged,
+};
 use crate::report::hdf5::Hdf5Writer;
 use crate::store::Store;
 
@@ -44,12 +46,7 @@ fn refuse(comm: &Comm, error: JobError) -> Exit {
 /// decision without talking; only rank 0 speaks. An MPMD launch could hand
 /// ranks different arguments: that is refused first.
 pub fn agree(comm: &Comm, parsed: Result<Config, NotRun>) -> Result<Config, Exit> {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(&args, &mut hasher);
-    if !comm.same_on_all(std::hash::Hasher::finish(&hasher)) {
-        return Err(refuse(comm, UsageError::DifferentArguments.into()));
-    }
+    same_arguments(comm)?;
     match parsed {
         Ok(config) => Ok(config),
         Err(NotRun::Print(text)) => {
@@ -62,6 +59,19 @@ pub fn agree(comm: &Comm, parsed: Result<Config, NotRun>) -> Result<Config, Exit
             })
         }
         Err(NotRun::Refused(e)) => Err(refuse(comm, e.into())),
+    }
+}
+
+/// Whether every rank was started with the same arguments (a hash of them,
+/// one all-reduce); refused on every rank if not.
+pub fn same_arguments(comm: &Comm) -> Result<(), Exit> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&args, &mut hasher);
+    if comm.same_on_all(std::hash::Hasher::finish(&hasher)) {
+        Ok(())
+    } else {
+        Err(refuse(comm, UsageError::DifferentArguments.into()))
     }
 }
 
@@ -111,6 +121,13 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
     let dest = Destination::resolve(config.output.as_deref(), config.force, now)?;
     if let Some(ck) = &config.checkpoint {
         check_checkpoint_path(ck, config, &dest)?;
+    }
+    // Everything checked: clear what runs killed outright left behind.
+    for file in [Some(&dest.h5), Some(&dest.json), config.checkpoint.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        remove_stale(file);
     }
     let writer = Hdf5Writer::create(&dest.h5, config.plan.batches)?;
     // In $TMPDIR: neither the report's disk nor the checkpoint's, so a full
@@ -165,8 +182,8 @@ fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Resu
     if !parent_dir(ck).is_dir() {
         return Err(bad("its directory does not exist"));
     }
-    if ck.is_dir() {
-        return Err(bad("is a directory"));
+    if let Some(why) = check_file(ck, Access::Replace) {
+        return Err(bad(&why));
     }
     if [&dest.h5, &dest.json].iter().any(|f| same_file(f, ck)) {
         return Err(bad("is one of the report files (--output)"));

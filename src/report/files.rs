@@ -6,6 +6,14 @@
 //! moved into place without replacing an existing file
 //! (`persist_noclobber`) or, with `--force`, renamed over it; the directory is
 //! synced after the move.
+//!
+//! Every path mcpi reads, writes or replaces goes through [`check_file`] first:
+//! a regular file (or, for what it writes, absent) — never a FIFO that would
+//! block an open, a device `--force` would replace, a directory, or a dangling
+//! symbolic link — with a name that leaves room for its temporary name. The
+//! temporary names carry this host and process (`.NAME.tmp-HOST-PID-XXXXXX`),
+//! so the next run on the same name removes those whose process is gone
+//! ([`remove_stale`]).
 
 use std::fs;
 use std::io::{self, Write};
@@ -44,8 +52,8 @@ pub enum FileError {
     },
 }
 
-/// Where the report of a run goes.
-#[derive(Clone, Debug)]
+/// Where the report of a run goes, locked for this run.
+#[derive(Debug)]
 pub struct Destination {
     /// `PREFIX.h5`.
     pub h5: PathBuf,
@@ -53,6 +61,74 @@ pub struct Destination {
     pub json: PathBuf,
     /// Whether existing files may be replaced.
     pub force: bool,
+    /// Held until the report pair is published (`None` where the file system
+    /// cannot lock).
+    _lock: Option<PrefixLock>,
+}
+
+/// An exclusive `flock` on `.PREFIX.lock` beside the report, taken before any
+/// work and held until both files are in place: two runs on one prefix cannot
+/// interleave their publishing, so the `.h5` and `.json` always come from one
+/// run. The lock file is removed when released; one left by a killed run is
+/// harmless (the kernel releases its lock) and reused.
+#[derive(Debug)]
+struct PrefixLock {
+    file: fs::File,
+    path: PathBuf,
+}
+
+/// Why a prefix could not be locked.
+enum LockError {
+    /// Another live run holds it.
+    Held,
+    /// The file system refused otherwise.
+    Io(io::Error),
+}
+
+impl PrefixLock {
+    /// Takes the lock of the report prefix whose `.h5` is `h5`; `Ok(None)`
+    /// where the file system does not support locks (some NFS and Lustre mounts).
+    fn take(h5: &Path) -> Result<Option<PrefixLock>, LockError> {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let stem = h5.file_stem().unwrap_or_default().to_string_lossy();
+        let path = parent_dir(h5).join(format!(".{stem}.lock"));
+        // A run that releases its lock removes the file; one that opened the
+        // old file meanwhile locks an orphan, so check and try again.
+        for _ in 0..8 {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(LockError::Io)?;
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EWOULDBLOCK) => Err(LockError::Held),
+                    Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => Ok(None),
+                    _ => Err(LockError::Io(e)),
+                };
+            }
+            let same = match (file.metadata(), fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                return Ok(Some(PrefixLock { file, path }));
+            }
+        }
+        Err(LockError::Held)
+    }
+}
+
+impl Drop for PrefixLock {
+    fn drop(&mut self) {
+        // Removed while still locked; the lock goes with the descriptor.
+        let _ = fs::remove_file(&self.path);
+        let _ = &self.file;
+    }
 }
 
 impl Destination {
@@ -64,37 +140,191 @@ impl Destination {
         force: bool,
         now: SystemTime,
     ) -> Result<Destination, FileError> {
-        let prefix = match output {
-            Some(p) => p.to_path_buf(),
-            None => PathBuf::from(default_prefix(
-                now,
-                std::env::var("SLURM_JOB_ID").ok().as_deref(),
-            )),
-        };
+        if let Some(prefix) = output {
+            return Destination::at(prefix.to_path_buf(), force).map_err(|(e, _)| e);
+        }
+        // The default name is made unique: `-2`, `-3`, … when a report of that
+        // name exists or another run (started in the same second) holds it.
+        let base = default_prefix(now, std::env::var("SLURM_JOB_ID").ok().as_deref());
+        let mut n = 1;
+        loop {
+            let prefix = match n {
+                1 => base.clone(),
+                _ => format!("{base}-{n}"),
+            };
+            match Destination::at(PathBuf::from(prefix), force) {
+                Err((_, true)) if n < 100 => n += 1,
+                other => return other.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// The report files of `prefix`, checked and locked; the error says whether
+    /// another name might do (the files exist, or the prefix is locked).
+    fn at(prefix: PathBuf, force: bool) -> Result<Destination, (FileError, bool)> {
         let with_ext = |ext: &str| {
             let mut s = prefix.clone().into_os_string();
             s.push(ext);
             PathBuf::from(s)
         };
-        let dest = Destination {
-            h5: with_ext(".h5"),
-            json: with_ext(".json"),
-            force,
-        };
-        let dir = parent_dir(&dest.h5);
+        let (h5, json) = (with_ext(".h5"), with_ext(".json"));
+        let fatal = |path: &Path, why: &str| (unusable(path, why), false);
+        let dir = parent_dir(&h5);
         match fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(unusable(dir, "not a directory")),
-            Err(e) => return Err(unusable(dir, &crate::error::one_line(&e))),
+            Ok(_) => return Err(fatal(dir, "not a directory")),
+            Err(e) => return Err(fatal(dir, &crate::error::one_line(&e))),
         }
-        for file in [&dest.h5, &dest.json] {
-            match fs::metadata(file) {
-                Ok(m) if m.is_dir() => return Err(unusable(file, "is a directory")),
-                Ok(_) if !force => return Err(unusable(file, "exists (use --force to overwrite)")),
-                _ => {}
+        for file in [&h5, &json] {
+            if let Some(why) = check_file(file, Access::Replace) {
+                return Err(fatal(file, &why));
+            }
+            if !force && fs::symlink_metadata(file).is_ok() {
+                return Err((unusable(file, "exists (use --force to overwrite)"), true));
             }
         }
-        Ok(dest)
+        let lock = match PrefixLock::take(&h5) {
+            Ok(lock) => lock,
+            Err(LockError::Held) => {
+                let why =
+                    "another mcpi run is writing this report now (it holds the prefix's lock)";
+                return Err((unusable(&prefix, why), true));
+            }
+            Err(LockError::Io(e)) => {
+                let why = format!(
+                    "cannot lock the report prefix: {}",
+                    crate::error::one_line(&e)
+                );
+                return Err(fatal(dir, &why));
+            }
+        };
+        Ok(Destination {
+            h5,
+            json,
+            force,
+            _lock: lock,
+        })
+    }
+}
+
+/// What mcpi does with a file named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Reads it (`--resume`, `mcpi study`'s reports): it must exist.
+    Read,
+    /// Writes it under a temporary name, then moves that over it (reports,
+    /// checkpoints, study outputs): it may be absent.
+    Replace,
+}
+
+/// Why `path` cannot be used for `access`, or `None` when it can: it must be a
+/// regular file (through symbolic links) or, to be replaced, absent, and a name
+/// to be replaced must leave room for its temporary name (NAME_MAX).
+pub fn check_file(path: &Path, access: Access) -> Option<String> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return match access {
+                Access::Read => Some(crate::error::one_line(&e)),
+                Access::Replace => name_too_long(path),
+            };
+        }
+        Err(e) => return Some(crate::error::one_line(&e)),
+        Ok(_) => {}
+    }
+    let kind = match fs::metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Some("is a dangling symbolic link".into())
+        }
+        Err(e) => return Some(crate::error::one_line(&e)),
+    };
+    use std::os::unix::fs::FileTypeExt;
+    let not_regular = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("is a directory")
+    } else if kind.is_fifo() {
+        Some("is a FIFO (named pipe), not a regular file")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("is a device, not a regular file")
+    } else if kind.is_socket() {
+        Some("is a socket, not a regular file")
+    } else {
+        Some("is not a regular file")
+    };
+    match not_regular {
+        Some(why) => Some(why.into()),
+        None if access == Access::Replace => name_too_long(path),
+        None => None,
+    }
+}
+
+/// Whether `path`'s name is too long to have a temporary name beside it.
+fn name_too_long(path: &Path) -> Option<String> {
+    let name = path.file_name()?.len();
+    let longest = temp_prefix(path).len() + 6;
+    let max = name_max(parent_dir(path));
+    (longest > max).then(|| {
+        format!(
+            "the file name is too long: {name} bytes, at most {} here (its temporary name adds {})",
+            max - (longest - name),
+            longest - name
+        )
+    })
+}
+
+/// NAME_MAX of the file system of `dir` (255 when it cannot tell).
+fn name_max(dir: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return 255;
+    };
+    // SAFETY: pathconf reads a NUL-terminated path and returns a limit or -1.
+    match unsafe { libc::pathconf(c.as_ptr(), libc::_PC_NAME_MAX) } {
+        n if n > 0 => n as usize,
+        _ => 255,
+    }
+}
+
+/// `.NAME.tmp-HOST-PID-`: the start of every temporary name for `dest`.
+fn temp_prefix(dest: &Path) -> String {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{}{}-", stale_pattern(&name), std::process::id())
+}
+
+/// `.NAME.tmp-HOST-`: temporaries of `name` made on this host.
+fn stale_pattern(name: &str) -> String {
+    format!(".{name}.tmp-{}-", crate::host::name())
+}
+
+/// Removes the temporary files of `dest` left by runs on this host whose
+/// process is gone (killed outright), saying so on stderr; another host's, and
+/// a live run's, are left alone.
+pub fn remove_stale(dest: &Path) {
+    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let pattern = stale_pattern(&name);
+    let Ok(entries) = fs::read_dir(parent_dir(dest)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&pattern) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid.filter(|&p| !crate::host::process_alive(p)) {
+            if fs::remove_file(entry.path()).is_ok() {
+                crate::console::eprint_line(&format!(
+                    "mcpi: removed {}, a temporary file of a run that ended without cleaning up (pid {pid})",
+                    entry.path().display()
+                ));
+            }
+        }
     }
 }
 
@@ -144,15 +374,12 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Creates `.NAME.tmp-XXXXXX` (a new file, never an existing one) beside `dest`.
+    /// Creates `.NAME.tmp-HOST-PID-XXXXXX` (a new file, never an existing one)
+    /// beside `dest`.
     pub fn new(dest: &Path) -> io::Result<Staged> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         // Mode 0666 less the umask, as for any new file (tempfile's default is 0600).
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
+            .prefix(&temp_prefix(dest))
             .permissions(fs::Permissions::from_mode(0o666))
             .tempfile_in(parent_dir(dest))?;
         Ok(Staged {
@@ -249,6 +476,25 @@ mod tests {
             default_prefix(at(1_795_307_045), Some("4242")),
             "mcpi-20261122T002405-4242"
         );
+    }
+
+    #[test]
+    fn only_regular_files_or_absent_ones_are_used() {
+        let dir = std::env::temp_dir().join(format!("mcpi-check-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("f");
+        fs::write(&file, b"x").unwrap();
+        std::os::unix::fs::symlink(dir.join("gone"), dir.join("dangling")).unwrap();
+        assert_eq!(check_file(&file, Access::Read), None);
+        assert_eq!(check_file(&file, Access::Replace), None);
+        assert_eq!(check_file(&dir.join("new"), Access::Replace), None);
+        assert!(check_file(&dir.join("new"), Access::Read).is_some());
+        let why = |p: &Path, a| check_file(p, a).unwrap_or_default();
+        assert!(why(Path::new("/dev/null"), Access::Replace).contains("device"));
+        assert!(why(&dir, Access::Read).contains("directory"));
+        assert!(why(&dir.join("dangling"), Access::Replace).contains("dangling"));
+        assert!(why(&dir.join("x".repeat(250)), Access::Replace).contains("too long"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -199,18 +199,23 @@ pub struct Report {
     /// Samples inside the circle, over the batches done.
     pub inside: u64,
     /// 4 · inside / samples_done.
+    #[serde(deserialize_with = "nan_if_null")]
     pub pi_estimate: f64,
     /// π, for comparison.
     pub pi: f64,
     /// |π̂ − π|.
+    #[serde(deserialize_with = "nan_if_null")]
     pub abs_error: f64,
     /// |π̂ − π| / π.
+    #[serde(deserialize_with = "nan_if_null")]
     pub rel_error: f64,
     /// Standard error σ = 4·sqrt(p̂(1−p̂)/N).
+    #[serde(deserialize_with = "nan_if_null")]
     pub std_error: f64,
     /// 95% confidence interval [π̂ − 1.96σ, π̂ + 1.96σ].
     pub ci95: [f64; 2],
     /// (π̂ − π) / σ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub z_score: f64,
     /// The chi-square test of the per-batch counts' spread (null with fewer
     /// than two batches).
@@ -230,10 +235,13 @@ pub struct Report {
     pub write_seconds: f64,
     /// Samples counted by this run (not resumed) / max compute seconds: the
     /// figure of merit.
+    #[serde(deserialize_with = "nan_if_null")]
     pub samples_per_second: f64,
     /// samples_per_second / ranks.
+    #[serde(deserialize_with = "nan_if_null")]
     pub samples_per_second_per_rank: f64,
     /// max / mean compute seconds − 1.
+    #[serde(deserialize_with = "nan_if_null")]
     pub load_imbalance: f64,
     /// Distinct hosts, in order of their first rank.
     pub hosts: Vec<String>,
@@ -252,6 +260,13 @@ pub struct Report {
     /// The completed batches (HDF5 `/done`; not in JSON).
     #[serde(skip)]
     pub done: Intervals,
+}
+
+/// A float the JSON view may hold as `null`: serde_json writes a non-finite
+/// float (the z-score of a run with no error bar, say) as `null`, and reading
+/// the report back must accept it, as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Report {

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{one_line, UsageError, EXIT_FAILURE, EXIT_USAGE};
-use crate::report::files::{parent_dir, same_file, stage_bytes, FileError};
+use std::io::Read;
+
+use crate::report::files::{check_file, parent_dir, same_file, stage_bytes, Access, FileError};
 use crate::report::Report;
 
 /// What `mcpi study` was asked to do.
@@ -43,6 +45,10 @@ pub enum StudyError {
     /// The reports mix totals that fit neither strong nor weak scaling.
     #[error("{0}")]
     Mixed(String),
+    /// A figure of the table would not be finite (runs whose times differ by
+    /// hundreds of orders of magnitude).
+    #[error("{0}")]
+    NotFinite(String),
     /// Every run was left out (incomplete or resumed), or there were none.
     #[error("no complete runs to study")]
     NoRuns,
@@ -132,7 +138,9 @@ pub struct Setting {
 impl Setting {
     fn of(r: &Report) -> Setting {
         Setting {
-            label: r.label.clone().unwrap_or_default(),
+            // Shown on terminals and in Markdown: nothing invisible, no cell breaks.
+            label: crate::console::printable(r.label.as_deref().unwrap_or_default())
+                .replace('|', "\\|"),
             version: r.version.clone(),
             seed: r.seed,
             batch_size: r.batch_size,
@@ -290,9 +298,25 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Run>, UsageError> {
     files.iter().map(|f| read_run(f)).collect()
 }
 
+/// No mcpi report comes near this size (a few KB per host); a file that does
+/// is not read whole.
+const MAX_REPORT_BYTES: u64 = 64 << 20;
+
 fn read_run(path: &Path) -> Result<Run, UsageError> {
     let bad = |why: String| UsageError::file(path, why);
-    let bytes = std::fs::read(path).map_err(|e| bad(one_line(&e)))?;
+    if let Some(why) = check_file(path, Access::Read) {
+        return Err(bad(why));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_REPORT_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| bad(one_line(&e)))?;
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        return Err(bad(format!(
+            "not an mcpi report (larger than {} MiB)",
+            MAX_REPORT_BYTES >> 20
+        )));
+    }
     let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
         let why = e.to_string();
         let why = why.split(" at line").next().unwrap_or(&why);
@@ -304,6 +328,15 @@ fn read_run(path: &Path) -> Result<Run, UsageError> {
         || report.wall_seconds <= 0.0
     {
         return Err(bad("not an mcpi report (no ranks, samples or time)".into()));
+    }
+    // Every figure a study derives must be finite: a wall time so small that the
+    // throughput overflows says nothing about scaling (and would break the plot).
+    let throughput = report.samples as f64 / report.wall_seconds;
+    if !throughput.is_finite() || !report.compute_seconds.max.is_finite() {
+        return Err(bad(format!(
+            "wall_seconds {:e} or compute_seconds {:e} gives no finite throughput",
+            report.wall_seconds, report.compute_seconds.max
+        )));
     }
     Ok(Run {
         path: path.to_path_buf(),
@@ -344,11 +377,22 @@ pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Stu
             by_fixed.entry(fixed).or_default().push(run);
         }
         for ((fixed_samples, _), runs) in by_fixed {
+            let rows = rows(kind, &runs);
+            if let Some(r) = rows
+                .iter()
+                .find(|r| !(r.speedup.is_finite() && r.efficiency.is_finite()))
+            {
+                return Err(StudyError::NotFinite(format!(
+                    "the speedup of {} rank(s) is not finite: its runs' times are too far from the others' ({})",
+                    r.ranks,
+                    runs.iter().map(|x| x.path.display().to_string()).collect::<Vec<_>>().join(", ")
+                )));
+            }
             out.push(Series {
                 kind,
                 setting: setting.clone(),
                 fixed_samples,
-                rows: rows(kind, &runs),
+                rows,
             });
         }
     }
@@ -487,7 +531,7 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
     }
     let (series, partial) = series(runs, args.kind)?;
     for run in &partial {
-        eprintln!(
+        crate::console::eprint_line(&format!(
             "mcpi study: warning: {}: {} run left out",
             run.path.display(),
             if run.report.complete {
@@ -495,12 +539,12 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
             } else {
                 "incomplete"
             }
-        );
+        ));
     }
     if series.is_empty() {
         return Err(StudyError::NoRuns);
     }
-    crate::console::print_out(&table::text(&series));
+    // The files first: a closed stdout must not cost them.
     let mut files = Vec::new();
     if let Some(p) = &args.csv {
         files.push((p, table::csv(&series).into_bytes()));
@@ -511,12 +555,14 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
     if let Some(p) = &args.plot {
         files.push((p, plot::svg(&series).into_bytes()));
     }
+    let mut wrote = String::new();
     for (path, bytes) in files {
         let tmp = stage_bytes(path, &bytes)?;
         tmp.sync()?;
         tmp.publish(args.force)?;
-        crate::console::print_out(&format!("wrote {}\n", path.display()));
+        wrote.push_str(&format!("wrote {}\n", path.display()));
     }
+    crate::console::print_out(&(table::text(&series) + &wrote));
     Ok(())
 }
 
@@ -525,8 +571,10 @@ fn check_output(flag: &'static str, path: &Path, force: bool) -> Result<(), Usag
     if !parent_dir(path).is_dir() {
         return Err(bad("its directory does not exist"));
     }
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Err(bad("is a directory")),
+    if let Some(why) = check_file(path, Access::Replace) {
+        return Err(bad(&why));
+    }
+    match std::fs::symlink_metadata(path) {
         Ok(_) if !force => Err(bad("exists (use --force to overwrite)")),
         _ => Ok(()),
     }
