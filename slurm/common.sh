@@ -17,7 +17,7 @@
 #   CHECKPOINT_INTERVAL  time between checkpoints (default 60s)
 #   MCPI_SLURM_DIR  the directory of this file (default: see above)
 #
-# Defines job, nodes, tasks, results, mcpi, launcher; `run RANKS REPEAT SAMPLES`
+# Defines job, nodes, tasks (below), results, mcpi, launcher; `run RANKS REPEAT SAMPLES`
 # (one run); `sweep SAMPLES [per-rank]` (a scaling sweep and its summary).
 #
 # Long jobs: the scripts ask for USR1 120 s before the time limit
@@ -26,7 +26,31 @@
 
 job=${SLURM_JOB_ID:?not inside a Slurm job: submit with sbatch}
 nodes=${SLURM_JOB_NUM_NODES:-1}
-tasks=${SLURM_NTASKS:-1}
+
+# The job's tasks, what a run uses and a sweep goes up to. A job sized in tasks
+# (-n, --ntasks-per-node) has SLURM_NTASKS. One sized only in nodes (-N,
+# --exclusive, or nothing: Slurm's default of one task on one node) has none:
+# then a rank per CPU Slurm gave it, SLURM_JOB_CPUS_PER_NODE ("64(x3),32": 3
+# nodes of 64 CPUs, one of 32), divided per node by SLURM_CPUS_PER_TASK (-c),
+# else (no such variable) a task per node. That
+# count is exported as SLURM_NTASKS, as -n would have set it, so that srun steps
+# and the reports (slurm.tasks) see it under either launcher.
+job_tasks() {
+  local per_task=${SLURM_CPUS_PER_TASK:-1} group sum=0
+  [[ $per_task =~ ^[1-9][0-9]*$ ]] || per_task=1
+  for group in ${SLURM_JOB_CPUS_PER_NODE//,/ }; do
+    [[ $group =~ ^([0-9]+)(\(x([0-9]+)\))?$ ]] || { sum=0; break; }
+    sum=$((sum + BASH_REMATCH[1] / per_task * ${BASH_REMATCH[3]:-1}))
+  done
+  echo $((sum > 0 ? sum : nodes))
+}
+if [ -n "${SLURM_NTASKS:-}" ]; then
+  tasks=$SLURM_NTASKS sized="SLURM_NTASKS=$tasks"
+else
+  tasks=$(job_tasks) sized="no task count given: a rank per CPU, SLURM_JOB_CPUS_PER_NODE=${SLURM_JOB_CPUS_PER_NODE:-} SLURM_CPUS_PER_TASK=${SLURM_CPUS_PER_TASK:-1}"
+  export SLURM_NTASKS=$tasks
+fi
+echo "$me: job $job, tasks $tasks, nodes $nodes ($sized)" >&2
 results=${RESULTS:-$SLURM_SUBMIT_DIR/results/slurm}
 mcpi=${MCPI:-$(command -v mcpi || echo "$SLURM_SUBMIT_DIR/target/release/mcpi")}
 [ -x "$mcpi" ] || { echo "$me: no mcpi at '$mcpi': set MCPI, put mcpi on PATH or build it (cargo build --release) in the submit directory" >&2; exit 2; }

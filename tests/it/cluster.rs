@@ -270,8 +270,7 @@ pub trait Slurm {
         let mut cmd = self.client("sbatch");
         cmd.current_dir(&job.submit)
             .args(["--parsable", "--time=5"])
-            .arg(format!("--nodes={}", job.nodes))
-            .arg(format!("--ntasks-per-node={}", job.tasks_per_node()))
+            .args(job.sizing())
             .arg(format!("{ROOT}/slurm/{}", job.script))
             .env_remove("RANKS")
             .env_remove("MCPI_SLURM_DIR")
@@ -294,8 +293,8 @@ pub trait Slurm {
             .to_string();
         assert!(
             out.ok() && !job.id.is_empty(),
-            "sbatch -N {} {} ({}):\n{}\n{}",
-            job.nodes,
+            "sbatch {} {} ({}):\n{}\n{}",
+            job.sizing().join(" "),
             job.script,
             job.launcher,
             out.text(),
@@ -329,10 +328,10 @@ pub trait Slurm {
             CLIENT_TIMEOUT,
         );
         format!(
-            "job {} ({} -N {} with {}, {} tasks)\n{}--- batch log {}\n{}{}",
+            "job {} (sbatch {} {} with {}, {} tasks)\n{}--- batch log {}\n{}{}",
             job.id,
+            job.sizing().join(" "),
             job.script,
-            job.nodes,
             job.launcher,
             job.tasks,
             record.text(),
@@ -343,7 +342,8 @@ pub trait Slurm {
     }
 
     /// Asserts that `job` ended COMPLETED with exit code 0:0 and that its batch
-    /// log shows its launcher; returns its fields.
+    /// log shows its launcher and the tasks and nodes it found; returns its
+    /// fields.
     fn assert_completed(&self, job: &Job, deadline: Instant) -> BTreeMap<String, String> {
         let fields = self.wait_for(job, deadline);
         assert!(
@@ -358,6 +358,15 @@ pub trait Slurm {
                 .contains(&format!("{}: {},", job.script, job.launcher)),
             "the batch log does not show LAUNCHER={}:\n{}",
             job.launcher,
+            self.diagnose(job)
+        );
+        let sized = format!(
+            "{}: job {}, tasks {}, nodes {} (",
+            job.script, job.id, job.tasks, job.nodes
+        );
+        assert!(
+            job.log_text().contains(&sized),
+            "the batch log does not say {sized:?}:\n{}",
             self.diagnose(job)
         );
         fields
@@ -410,10 +419,13 @@ pub trait Slurm {
 pub struct Job {
     pub script: &'static str,
     pub launcher: &'static str,
-    /// Nodes asked for.
+    /// Nodes it gets.
     pub nodes: usize,
-    /// Tasks in all: nodes x tasks per node.
+    /// Tasks it gets in all: nodes x tasks per node.
     pub tasks: u64,
+    /// Its sizing options as a user types them (`-n 2`); empty: `--nodes` and
+    /// `--ntasks-per-node` from `nodes` and `tasks`.
+    pub typed: &'static [&'static str],
     /// `SAMPLES`: total for mcpi and strong scaling, per rank for weak scaling.
     pub samples: u64,
     /// `BATCH_SIZE`.
@@ -443,6 +455,7 @@ impl Job {
             samples,
             batch_size: 10_000_000,
             repeats,
+            typed: &[],
             submit: submit.to_path_buf(),
             id: String::new(),
         }
@@ -465,9 +478,37 @@ impl Job {
         }
     }
 
+    /// A one-node job sized by `typed` alone, as a user submits it, which must
+    /// get `tasks` tasks.
+    pub fn typed(
+        submit: &Path,
+        script: &'static str,
+        launcher: &'static str,
+        typed: &'static [&'static str],
+        tasks: u64,
+        samples: u64,
+    ) -> Job {
+        Job {
+            typed,
+            ..Job::new(submit, script, launcher, tasks, samples)
+        }
+    }
+
     /// Tasks per node.
     pub fn tasks_per_node(&self) -> usize {
         self.tasks as usize / self.nodes
+    }
+
+    /// The sbatch options that size it.
+    pub fn sizing(&self) -> Vec<String> {
+        if self.typed.is_empty() {
+            vec![
+                format!("--nodes={}", self.nodes),
+                format!("--ntasks-per-node={}", self.tasks_per_node()),
+            ]
+        } else {
+            self.typed.iter().map(|s| s.to_string()).collect()
+        }
     }
 
     /// The job name (`#SBATCH --job-name`), which is also the report label.

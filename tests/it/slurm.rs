@@ -7,6 +7,8 @@
 //! rank count, launcher or script. A run stopped as by the time limit requeues
 //! itself and completes with the uninterrupted count; a script that cannot find
 //! `slurm/common.sh`, or is given a bad `SAMPLES`, stops at once with status 2.
+//! The scripts ask for no size: jobs sized only by `-n`, `-N`,
+//! `--ntasks-per-node` or `--exclusive` run on the tasks they were given.
 //! One test owns the cluster; its phases are the functions below.
 
 use std::collections::BTreeMap;
@@ -33,8 +35,8 @@ const HARNESS_TIMEOUT: Duration = Duration::from_secs(150);
 /// CPUs the node declares (more than a 2-core CI machine has; Slurm allows it).
 const CPUS: &str = "4";
 
-/// `SAMPLES` of the jobs that must agree: 2e8, the same count from mcpi (4 and
-/// 3 ranks), strong scaling (1 to 4 ranks) and weak scaling on 4 ranks (4 x 5e7).
+/// `SAMPLES` of the jobs that must agree: 2e8, the same count from mcpi (1 to
+/// 4 ranks), strong scaling (1 to 4 ranks) and weak scaling on 4 ranks (4 x 5e7).
 const SHARED_SAMPLES: u64 = 200_000_000;
 
 #[test]
@@ -45,9 +47,11 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
     // ---- A long run, stopped as by the time-limit warning, submitted first.
     let requeued = h.stop_a_long_run();
 
-    // ---- Every script under both launchers; two that must refuse.
-    let jobs = h.submit_every_script();
+    // ---- Every script under both launchers; two that must refuse; jobs sized
+    // ---- only as a user types it, the script asking for no size.
+    let mut jobs = h.submit_every_script();
     h.refusals();
+    jobs.extend(h.submit_as_typed());
     let deadline = Instant::now() + JOBS_TIMEOUT;
     for job in &jobs {
         h.cluster.assert_completed(job, deadline);
@@ -192,6 +196,33 @@ impl Harness {
             Job::new(s, "strong-scaling.sbatch", "mpirun", 4, SHARED_SAMPLES),
             Job::new(s, "weak-scaling.sbatch", "srun", 4, SHARED_SAMPLES / 4),
             Job::new(s, "weak-scaling.sbatch", "mpirun", 3, SHARED_SAMPLES / 4),
+        ];
+        for job in &mut jobs {
+            let tmp = self.tmpdir();
+            self.cluster.sbatch(job, &self.results, |cmd| {
+                cmd.env("TMPDIR", tmp);
+            });
+        }
+        jobs
+    }
+
+    /// Jobs sized only by what a user types (the scripts ask for no size): `-n
+    /// 2`; `-N 1` alone, one CPU on this shared node; `--ntasks-per-node=2` for
+    /// a sweep; `-N 1 --exclusive`, every CPU of the node, under mpirun (the
+    /// script exports the count it found as SLURM_NTASKS, which the reports
+    /// record). Submitted last: the exclusive job waits for the node to be free.
+    fn submit_as_typed(&mut self) -> Vec<Job> {
+        let s = &self.submit;
+        let cpus: u64 = CPUS.parse().unwrap();
+        let n = SHARED_SAMPLES;
+        let job = |script, launcher, typed: &'static [&'static str], tasks| {
+            Job::typed(s, script, launcher, typed, tasks, n)
+        };
+        let mut jobs = vec![
+            job("mcpi.sbatch", "srun", &["-n", "2"], 2),
+            job("mcpi.sbatch", "srun", &["-N", "1"], 1),
+            job("strong-scaling.sbatch", "srun", &["--ntasks-per-node=2"], 2),
+            job("mcpi.sbatch", "mpirun", &["-N", "1", "--exclusive"], cpus),
         ];
         for job in &mut jobs {
             let tmp = self.tmpdir();
