@@ -200,10 +200,7 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
         path: path.to_path_buf(),
         why,
     };
-    // A FIFO would block the open; a device is no checkpoint.
-    if let Some(why) = check_file(path, Access::Read) {
-        return Err(bad(why));
-    }
+    check_path(path)?;
     let file = File::open(path).map_err(|e| bad(format!("unreadable or damaged: {}", h5err(e))))?;
     let reader = Reader { file: &file };
     reader.check_header(config).map_err(bad)?;
@@ -214,6 +211,18 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
         .counts(config, &done, store)
         .map_err(|why| bad(format!("damaged: {why}")))?;
     Ok(Resumed { done, inside })
+}
+
+/// Refuses a `--resume` path that is not a regular file: a FIFO would block
+/// the open, a device is no checkpoint.
+pub fn check_path(path: &Path) -> Result<(), CheckpointError> {
+    match check_file(path, Access::Read) {
+        Some(why) => Err(CheckpointError::Refused {
+            path: path.to_path_buf(),
+            why,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A checkpoint file being checked and read.

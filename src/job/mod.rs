@@ -130,12 +130,15 @@ pub fn main_launched(command: impl FnOnce() -> u8) -> ExitCode {
             )
         }
     };
+    // Refused: every rank leaves as the job's ranks do, without a collective.
     let status = match setup::same_arguments(&comm) {
         Err(exit) => exit.leave(),
-        Ok(()) if comm.is_root() => command(),
-        Ok(()) => crate::error::EXIT_OK,
+        Ok(()) => comm.broadcast(if comm.is_root() {
+            command()
+        } else {
+            crate::error::EXIT_OK
+        }),
     };
-    let status = comm.broadcast(status);
     drop(comm); // MPI_Finalize
     ExitCode::from(status)
 }

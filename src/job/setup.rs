@@ -119,6 +119,9 @@ pub fn prepare(comm: &Comm, config: &Config, now: SystemTime) -> Result<Option<O
 /// writer and the count store, and loads the checkpoint resumed (rank 0).
 fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
     let dest = Destination::resolve(config.output.as_deref(), config.force, now)?;
+    if let Some(resume) = &config.resume {
+        checkpoint::check_path(resume)?; // before it is named as --checkpoint too
+    }
     if let Some(ck) = &config.checkpoint {
         check_checkpoint_path(ck, config, &dest)?;
     }

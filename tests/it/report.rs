@@ -281,10 +281,10 @@ fn help_is_printed_once() {
 }
 
 /// A tmpfs of 64 KiB: too small for the per-batch counts of 100 000 batches.
-struct TinyDisk(Scratch);
+pub(crate) struct TinyDisk(pub(crate) Scratch);
 
 impl TinyDisk {
-    fn mount() -> TinyDisk {
+    pub(crate) fn mount() -> TinyDisk {
         let dir = Scratch::new("full");
         let ok = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
