@@ -5,6 +5,7 @@ mod bad_input;
 mod cluster;
 mod determinism;
 mod dispersion;
+mod fuzz;
 mod hostile;
 mod kernels;
 mod known_answers;
