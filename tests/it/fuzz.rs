@@ -64,11 +64,8 @@ impl Rng {
     /// cases then have one or two hostile values, which reach the code behind
     /// every earlier check.
     fn mostly_first<'a>(&mut self, valid: &'a [&'a str], any: &'a [&'a str]) -> &'a str {
-        if self.chance(80) {
-            *self.pick(valid)
-        } else {
-            *self.pick(any)
-        }
+        let from = if self.chance(80) { valid } else { any };
+        from[self.below(from.len())]
     }
 }
 
