@@ -5,7 +5,8 @@
 //! Layout: root attributes `format` ("mcpi checkpoint"), `format_version`,
 //! `version` (mcpi), `seed`, `samples`, `batch_size`, `batches`,
 //! `stream_layout`, `batches_done`, `samples_done`, `inside`, `digest`,
-//! `written_at`; datasets `/done/start` and `/done/end` (the completed batches as
+//! `written_at`, and for a `--target-error` run `target_error` and
+//! `confidence` (f64; format version 2); datasets `/done/start` and `/done/end` (the completed batches as
 //! half-open intervals, in order) and `/done/inside` (their counts, in batch
 //! order). `digest` is FNV-1a over the configuration, the intervals and the
 //! counts, so a damaged file is refused rather than resumed.
@@ -27,8 +28,10 @@ use crate::stream::STREAM_LAYOUT;
 
 /// The `format` attribute of every checkpoint.
 pub const FORMAT: &str = "mcpi checkpoint";
-/// The layout version this mcpi writes and the newest it reads.
-pub const FORMAT_VERSION: u64 = 1;
+/// The layout version this mcpi writes and the newest it reads. Version 2
+/// adds `target_error` and `confidence` (a `--target-error` run's); version 1
+/// checkpoints, which have neither, are read as runs without a target.
+pub const FORMAT_VERSION: u64 = 2;
 
 /// A checkpoint's counts are read (and checked) this many at a time (4 MiB).
 const READ_COUNTS: u64 = 1 << 19;
@@ -175,6 +178,14 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
             .and_then(|a| a.write_scalar(&v))
             .map_err(h5err)?;
     }
+    if let Some(t) = config.target {
+        for (k, v) in [("target_error", t.error), ("confidence", t.confidence)] {
+            file.new_attr::<f64>()
+                .create(k)
+                .and_then(|a| a.write_scalar(&v))
+                .map_err(h5err)?;
+        }
+    }
     for (k, v) in [
         ("format", FORMAT.to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
@@ -276,6 +287,7 @@ impl Reader<'_> {
                 ));
             }
         }
+        self.check_target(config)?;
         let layout = self.text("stream_layout")?;
         if layout != STREAM_LAYOUT {
             return Err(format!(
@@ -305,6 +317,38 @@ impl Reader<'_> {
             ));
         }
         Ok(ds)
+    }
+
+    /// The checkpoint's `--target-error` and `--confidence` (none: a run
+    /// without a target, or a version-1 checkpoint) against `config`'s.
+    fn check_target(&self, config: &Config) -> Result<(), String> {
+        let float = |k: &str| -> Result<Option<f64>, String> {
+            match self.file.attr(k) {
+                Err(_) => Ok(None),
+                Ok(a) => a
+                    .read_scalar::<f64>()
+                    .map(Some)
+                    .map_err(|e| format!("damaged: attribute {k}: {}", h5err(e))),
+            }
+        };
+        let have = match (float("target_error")?, float("confidence")?) {
+            (Some(error), Some(confidence)) => Some((error, confidence)),
+            (None, None) => None,
+            _ => return Err("damaged: target_error without confidence, or the reverse".into()),
+        };
+        let want = config.target.map(|t| (t.error, t.confidence));
+        let say = |t: Option<(f64, f64)>| match t {
+            Some((e, c)) => format!("--target-error {e:e} --confidence {c}"),
+            None => "no --target-error".into(),
+        };
+        if have != want {
+            return Err(format!(
+                "the checkpoint is for {}, not {} (resume with the interrupted run's flags)",
+                say(have),
+                say(want)
+            ));
+        }
+        Ok(())
     }
 
     /// The completed batches, checked to be ordered and within `plan`.

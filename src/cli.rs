@@ -336,12 +336,6 @@ impl RunArgs {
             }
             (None, None) => None,
             (Some(error), confidence) => {
-                if self.resume.is_some() || self.checkpoint.is_some() {
-                    return Err(UsageError::flag(
-                        "--target-error",
-                        "cannot be combined with --checkpoint or --resume (yet)",
-                    ));
-                }
                 let target = TargetSpec {
                     error,
                     confidence: confidence.unwrap_or(DEFAULT_CONFIDENCE),

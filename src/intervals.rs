@@ -61,6 +61,11 @@ impl Intervals {
         Intervals::new(all)
     }
 
+    /// Whether every batch of `r` is in these ranges.
+    pub fn covers(&self, r: Range<u64>) -> bool {
+        r.is_empty() || self.0.iter().any(|x| x.start <= r.start && r.end <= x.end)
+    }
+
     /// The batches in either.
     pub fn union(&self, other: &Intervals) -> Intervals {
         Intervals::new(self.0.iter().chain(&other.0).cloned().collect())

@@ -12,6 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::ops::Range;
+
+use crate::intervals::Intervals;
 use crate::plan::Plan;
 use crate::stats::{half_width, samples_needed, z_for};
 
@@ -109,6 +112,58 @@ impl Schedule {
     }
 }
 
+/// Where a `--target-error` run stands, given the batches already counted (a
+/// checkpoint's): the rounds are a pure function of the counts of prefixes, so
+/// replaying them over the counted batches finds the round to go on with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Standing {
+    /// Rounds decided so far.
+    pub rounds: u64,
+    /// The first batch of the round to count (every batch before it counted).
+    pub end: u64,
+    /// The end of that round.
+    pub next: u64,
+    /// Samples inside the counted batches below `next`.
+    pub inside: u64,
+    /// The rule that already stopped the run, and the half-width it reached.
+    pub stopped: Option<(Rule, f64)>,
+}
+
+impl Schedule {
+    /// Replays the rounds over `done`; `inside(range)` is the inside count of a
+    /// range of counted batches.
+    pub fn replay(&self, done: &Intervals, mut inside: impl FnMut(Range<u64>) -> u64) -> Standing {
+        let mut at = Standing {
+            rounds: 0,
+            end: 0,
+            next: self.first_end(),
+            inside: 0,
+            stopped: None,
+        };
+        while done.covers(at.end..at.next) {
+            at.inside += inside(at.end..at.next);
+            at.rounds += 1;
+            at.end = at.next;
+            match self.after(at.end, at.inside) {
+                Step::Stop(rule, h) => {
+                    at.stopped = Some((rule, h));
+                    return at;
+                }
+                Step::Continue(n) => at.next = n,
+            }
+        }
+        // The round under way: what of it is counted already.
+        let (end, next) = (at.end, at.next);
+        for r in done.ranges() {
+            let part = r.start.max(end)..r.end.min(next);
+            if !part.is_empty() {
+                at.inside += inside(part);
+            }
+        }
+        at
+    }
+}
+
 /// A `--target-error` run's outcome, in the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetOutcome {
@@ -129,6 +184,32 @@ pub struct TargetOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_over_counted_batches_finds_the_round_under_way() {
+        let plan = Plan::new(1_000_000_000_000, 10_000_000);
+        let s = Schedule::new(1e-5, 0.95, plan);
+        let fair = |r: Range<u64>| (std::f64::consts::PI / 4.0 * plan.samples_in(r) as f64) as u64;
+        // Nothing counted: round 1 from batch 0.
+        let fresh = s.replay(&Intervals::default(), fair);
+        assert_eq!(
+            (fresh.rounds, fresh.end, fresh.next, fresh.inside),
+            (0, 0, 2590, 0)
+        );
+        // Round 1 and part of round 2 counted: round 2 goes on.
+        let Step::Continue(next) = s.after(2590, fair(0..2590)) else {
+            panic!("stopped early")
+        };
+        let done = Intervals::new(vec![0..2590, 3000..3100]);
+        let at = s.replay(&done, fair);
+        assert_eq!((at.rounds, at.end, at.next), (1, 2590, next));
+        assert_eq!(at.inside, fair(0..2590) + fair(3000..3100));
+        assert_eq!(at.stopped, None);
+        // Both rounds counted: the run has already stopped at the target.
+        let all = s.replay(&Intervals::range(0..next), fair);
+        assert!(matches!(all.stopped, Some((Rule::TargetError, h)) if h <= 1e-5));
+        assert_eq!((all.rounds, all.end), (2, next));
+    }
 
     #[test]
     fn rounds_grow_and_stop_at_the_target() {

@@ -13,7 +13,7 @@ use crate::kernel::Kernel;
 use crate::plan::share;
 use crate::progress::flush_seconds;
 use crate::protocol::{Collector, Flow, Ledger, Sender};
-use crate::rounds::{Rule, Schedule, Step, TargetOutcome};
+use crate::rounds::{Rule, Schedule, Standing, Step, TargetOutcome};
 use crate::stats::half_width;
 use crate::stream::Streams;
 
@@ -103,7 +103,7 @@ pub fn count(
         }
         Some(t) => {
             let schedule = Schedule::new(t.error, t.confidence, config.plan);
-            counter.rounds(&schedule, ledger.as_deref_mut())
+            counter.rounds(&schedule, done_before, ledger.as_deref_mut())
         }
     };
     if let Some(l) = ledger {
@@ -121,32 +121,47 @@ struct Counter<'a> {
 }
 
 impl Counter<'_> {
-    /// `--target-error`'s rounds, until the target, the maximum or a stop.
-    fn rounds(&mut self, s: &Schedule, mut ledger: Option<&mut Ledger>) -> Counted {
+    /// `--target-error`'s rounds, until the target, the maximum or a stop. A
+    /// resumed run first replays the rounds over the batches counted before
+    /// (rank 0, from its store; every rank learns where it stands), so it goes
+    /// on with the same rounds an uninterrupted run counts.
+    fn rounds(
+        &mut self,
+        s: &Schedule,
+        done_before: &Intervals,
+        mut ledger: Option<&mut Ledger>,
+    ) -> Counted {
         let plan = self.config.plan;
-        let (mut end, mut inside, mut rounds) = (0u64, 0u64, 0u64);
+        let at = self.standing(s, ledger.as_deref());
+        let (mut end, mut next, mut inside, mut rounds) = (at.end, at.next, at.inside, at.rounds);
         let mut tally = Tally::default();
-        let mut next = s.first_end();
-        let (rule, half_width, stopped) = loop {
-            if let Some(l) = ledger.as_deref_mut() {
-                l.progress.retarget(plan.samples_in(0..next), next);
-            }
-            let (r, stopped) = self.round(&Intervals::range(end..next), ledger.as_deref_mut());
-            tally.add(&r);
-            rounds += 1;
-            inside += self.comm.all_sum(r.inside);
-            end = next;
-            if stopped {
-                // The half-width of what rank 0 holds (the other ranks do not report).
-                let done = ledger
-                    .as_deref()
-                    .map_or(0, |l| plan.samples_in_all(&l.done));
-                break (None, half_width(s.z, inside, done), true);
-            }
-            match s.after(end, inside) {
-                Step::Stop(rule, h) => break (Some(rule), h, false),
-                Step::Continue(n) => next = n,
-            }
+        let (rule, half_width, stopped) = match at.stopped {
+            Some((rule, h)) => (Some(rule), h, false),
+            None => loop {
+                if let Some(l) = ledger.as_deref_mut() {
+                    l.progress.retarget(plan.samples_in(0..next), next);
+                }
+                // The round's batches not counted before (all, but when resuming).
+                let work = done_before
+                    .union(&Intervals::range(0..end))
+                    .complement(next);
+                let (r, stopped) = self.round(&work, ledger.as_deref_mut());
+                tally.add(&r);
+                rounds += 1;
+                inside += self.comm.all_sum(r.inside);
+                end = next;
+                if stopped {
+                    // The half-width of what rank 0 holds (the other ranks do not report).
+                    let done = ledger
+                        .as_deref()
+                        .map_or(0, |l| plan.samples_in_all(&l.done));
+                    break (None, half_width(s.z, inside, done), true);
+                }
+                match s.after(end, inside) {
+                    Step::Stop(rule, h) => break (Some(rule), h, false),
+                    Step::Continue(n) => next = n,
+                }
+            },
         };
         if self.comm.is_root() && rule == Some(Rule::Maximum) {
             crate::console::eprint_line(&format!(
@@ -167,6 +182,42 @@ impl Counter<'_> {
                 rounds,
             }),
             used_batches: end,
+        }
+    }
+
+    /// Where the rounds stand over the batches counted before this run: rank 0
+    /// replays them from its store and tells every rank.
+    fn standing(&self, s: &Schedule, ledger: Option<&Ledger>) -> Standing {
+        let mine = ledger.map(|l| {
+            s.replay(&l.done, |r| {
+                let mut sum = 0;
+                // A store that fails here fails the report too (exit 1).
+                let _ = l.store.for_each_chunk(&Intervals::range(r), |_, c| {
+                    sum += c.iter().sum::<u64>();
+                    Ok(())
+                });
+                sum
+            })
+        });
+        let flat = mine.map_or(Vec::new(), |a| {
+            let (rule, h) = match a.stopped {
+                None => (0, 0.0),
+                Some((Rule::TargetError, h)) => (1, h),
+                Some((Rule::Maximum, h)) => (2, h),
+            };
+            vec![a.rounds, a.end, a.next, a.inside, rule, f64::to_bits(h)]
+        });
+        let v = self.comm.broadcast_u64s(flat);
+        Standing {
+            rounds: v[0],
+            end: v[1],
+            next: v[2],
+            inside: v[3],
+            stopped: match v[4] {
+                1 => Some((Rule::TargetError, f64::from_bits(v[5]))),
+                2 => Some((Rule::Maximum, f64::from_bits(v[5]))),
+                _ => None,
+            },
         }
     }
 

@@ -517,3 +517,31 @@ fn stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
         "{files:?}"
     );
 }
+
+#[test]
+fn a_version_1_checkpoint_is_still_resumed() {
+    let dir = Scratch::new("v1");
+    let p = dir.path();
+    let args = ["--samples", "1e8", "--batch-size", "1e6"];
+    let mut first = vec!["run", "-q", "--checkpoint", "ck.h5", "--output", "a"];
+    first.extend(args);
+    assert_eq!(one(&first, p).status, 0);
+    {
+        // What mcpi wrote before format 2: the same, numbered 1 (no target).
+        let f = hdf5::File::open_rw(p.join("ck.h5")).unwrap();
+        f.attr("format_version")
+            .unwrap()
+            .write_scalar(&1u64)
+            .unwrap();
+    }
+    let mut resume = vec!["run", "-q", "--resume", "ck.h5", "--output", "b"];
+    resume.extend(args);
+    let run = one(&resume, p);
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    let r = json(&p.join("b.json"));
+    assert_eq!(r["resumed_batches"], 100);
+    assert_eq!(
+        r["inside"],
+        expected(mcpi::config::DEFAULT_SEED, 100_000_000, 1_000_000)
+    );
+}

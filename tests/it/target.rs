@@ -129,10 +129,6 @@ fn bad_targets_are_refused() {
             vec!["--target-error", "1e-7", "--samples", "1e12"],
             vec!["--target-error", "needs about 1.04e15 samples", "--samples"],
         ),
-        (
-            vec!["--target-error", "1e-4", "--checkpoint", "ck.h5"],
-            vec!["--target-error", "--checkpoint"],
-        ),
     ] {
         let mut all = vec!["run", "--output", "x"];
         all.extend(args);
@@ -140,4 +136,82 @@ fn bad_targets_are_refused() {
         run.assert_one_error(2, &names);
         assert!(dir.files().is_empty(), "{:?}", dir.files());
     }
+}
+
+/// The arguments as `&str`s.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_stopped_target_error_run_resumes_to_the_same_batches_on_another_rank_count() {
+    let dir = Scratch::new("target-resume");
+    let p = dir.path();
+    let flags = [
+        "--target-error",
+        "3e-5",
+        "--batch-size",
+        "1e6",
+        "--samples",
+        "1e11",
+        "-q",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["run".into()];
+        v.extend(flags.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    // Uninterrupted, on 2 ranks.
+    let whole = with(&["--output", "whole"]);
+    let run = mcpi(Some(2), &strs(&whole), p);
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    let want = json(&p.join("whole.json"));
+    // Stopped by SIGTERM mid-run as a single process, then resumed on 3 ranks.
+    let stopped = with(&[
+        "--output",
+        "part",
+        "--checkpoint",
+        "ck.h5",
+        "--checkpoint-interval",
+        "0.2s",
+    ]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcpi"))
+        .args(strs(&stopped))
+        .current_dir(p)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(child.wait().unwrap().code(), Some(75));
+    let part = json(&p.join("part.json"));
+    assert_eq!(part["complete"], false);
+    let resumed = with(&["--output", "rest", "--resume", "ck.h5"]);
+    let run = mcpi(Some(3), &strs(&resumed), p);
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    let got = json(&p.join("rest.json"));
+    assert!(got["resumed_batches"].as_u64().unwrap() > 0, "{got}");
+    for key in [
+        "batches",
+        "batches_done",
+        "samples",
+        "samples_done",
+        "inside",
+        "complete",
+    ] {
+        assert_eq!(got[key], want[key], "{key}");
+    }
+    assert_eq!(got["target"]["stop_rule"], want["target"]["stop_rule"]);
+    assert_eq!(got["target"]["rounds"], want["target"]["rounds"]);
+    assert_eq!(got["target"]["half_width"], want["target"]["half_width"]);
+    // A resume with another target is refused, naming the checkpoint's.
+    let mut other = with(&["--output", "other", "--resume", "ck.h5"]);
+    other[2] = "4e-5".into();
+    mcpi(None, &strs(&other), p).assert_one_error(2, &["--resume", "ck.h5", "--target-error 3e-5"]);
 }
