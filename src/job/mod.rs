@@ -78,6 +78,17 @@ pub struct Started {
     pub at: SystemTime,
 }
 
+/// MPI_Init, or the exit status of its failure (printed).
+fn init() -> Result<Comm, ExitCode> {
+    Comm::init().map_err(|e| {
+        let exit = Exit {
+            status: EXIT_FAILURE,
+            error: Some(e.into()),
+        };
+        ExitCode::from(exit.leave())
+    })
+}
+
 /// Runs the job from the parsed command line and returns its exit status.
 pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
     let started = Started {
@@ -88,17 +99,9 @@ pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
     // signal only sets a flag (one before the count loop stops the run after
     // its first batch).
     let handlers = signals::install();
-    let comm = match Comm::init() {
+    let comm = match init() {
         Ok(comm) => comm,
-        Err(e) => {
-            return ExitCode::from(
-                Exit {
-                    status: EXIT_FAILURE,
-                    error: Some(e.into()),
-                }
-                .leave(),
-            )
-        }
+        Err(status) => return status,
     };
     handlers.restore();
     // A panic on one rank must not leave the others waiting in a collective:
@@ -118,17 +121,9 @@ pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
 /// launch that mixes it with `run` is refused on every rank rather than left
 /// hanging; rank 0 alone runs `command`, and every rank leaves with its status.
 pub fn main_launched(command: impl FnOnce() -> u8) -> ExitCode {
-    let comm = match Comm::init() {
+    let comm = match init() {
         Ok(comm) => comm,
-        Err(e) => {
-            return ExitCode::from(
-                Exit {
-                    status: EXIT_FAILURE,
-                    error: Some(e.into()),
-                }
-                .leave(),
-            )
-        }
+        Err(status) => return status,
     };
     // Refused: every rank leaves as the job's ranks do, without a collective.
     let status = match setup::same_arguments(&comm) {

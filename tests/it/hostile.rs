@@ -106,14 +106,21 @@ fn a_prefix_too_long_for_its_temporary_name_is_refused_up_front() {
     assert!(dir.files().is_empty());
 }
 
+/// Writes `ck.h5`, the checkpoint of a complete 100-batch run, in `dir`; returns
+/// the flags a resume of it needs.
+fn small_checkpoint(dir: &Path) -> [&'static str; 4] {
+    let args = ["--samples", "1e8", "--batch-size", "1e6"];
+    let mut first = vec!["run", "-q", "--checkpoint", "ck.h5", "--output", "a"];
+    first.extend(args);
+    assert_eq!(one(&first, dir).status, 0);
+    args
+}
+
 #[test]
 fn checkpoint_dataspaces_are_checked_before_anything_is_read() {
     let dir = Scratch::new("dataspace");
     let p = dir.path();
-    let args = ["--samples", "1e8", "--batch-size", "1e6"];
-    let mut first = vec!["run", "-q", "--checkpoint", "ck.h5", "--output", "a"];
-    first.extend(args);
-    assert_eq!(one(&first, p).status, 0);
+    let args = small_checkpoint(p);
     for (name, edit) in [
         ("huge.h5", "huge"),
         ("float.h5", "float"),
@@ -522,10 +529,7 @@ fn stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
 fn a_version_1_checkpoint_is_still_resumed() {
     let dir = Scratch::new("v1");
     let p = dir.path();
-    let args = ["--samples", "1e8", "--batch-size", "1e6"];
-    let mut first = vec!["run", "-q", "--checkpoint", "ck.h5", "--output", "a"];
-    first.extend(args);
-    assert_eq!(one(&first, p).status, 0);
+    let args = small_checkpoint(p);
     {
         // What mcpi wrote before format 2: the same, numbered 1 (no target).
         let f = hdf5::File::open_rw(p.join("ck.h5")).unwrap();
