@@ -28,9 +28,9 @@ use crate::stream::STREAM_LAYOUT;
 
 /// The `format` attribute of every checkpoint.
 pub const FORMAT: &str = "mcpi checkpoint";
-/// The layout version this mcpi writes and the newest it reads. Version 2
-/// adds `target_error` and `confidence` (a `--target-error` run's); version 1
-/// checkpoints, which have neither, are read as runs without a target.
+/// The layout version this mcpi writes for `--target-error` runs and the
+/// newest it reads. Version 2 adds `target_error` and `confidence`; other runs'
+/// checkpoints are still version 1, which has neither (read as no target).
 pub const FORMAT_VERSION: u64 = 2;
 
 /// A checkpoint's counts are read (and checked) this many at a time (4 MiB).
@@ -162,7 +162,15 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
         .map_err(|e| crate::error::one_line(&e))?;
     let text = |s: &str| s.parse::<VarLenUnicode>().expect("plain text");
     let attrs: [(&str, u64); 9] = [
-        ("format_version", FORMAT_VERSION),
+        // Version 1 where its layout is enough, so older mcpi still resume it.
+        (
+            "format_version",
+            if config.target.is_some() {
+                FORMAT_VERSION
+            } else {
+                1
+            },
+        ),
         ("seed", config.seed),
         ("samples", plan.samples),
         ("batch_size", plan.batch_size),

@@ -1,7 +1,8 @@
 //! Graceful stop: SIGTERM, SIGINT, SIGUSR1, SIGHUP (a closed terminal or
 //! login session) and SIGXCPU (a CPU-time limit, as batch systems send) only set
-//! a flag, which the count loop reads at batch boundaries. SIGQUIT keeps its
-//! default (quit with a core dump: a debugging request, not a stop). Later signals change nothing, so a second
+//! a flag, which the count loop reads at batch boundaries (a SIGHUP that
+//! `nohup` ignores stays ignored). SIGQUIT keeps its default (quit with a core
+//! dump: a debugging request, not a stop). Later signals change nothing, so a second
 //! Ctrl-C or `scancel` cannot interrupt the checkpoint and report being written.
 //!
 //! The handlers are registered through signal-hook (which sets `SA_RESTART`, so
@@ -32,6 +33,11 @@ pub struct Guard {
 pub fn install() -> Guard {
     let mut installed = Vec::new();
     for signo in STOP_SIGNALS {
+        // `nohup` ignores SIGHUP so that a run outlives its login: keep that.
+        if signo == libc::SIGHUP && current(signo).is_some_and(|a| a.sa_sigaction == libc::SIG_IGN)
+        {
+            continue;
+        }
         // SAFETY: the action is async-signal-safe: one atomic operation.
         let registered = unsafe {
             signal_hook::low_level::register(signo, move || {

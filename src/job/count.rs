@@ -135,6 +135,10 @@ impl Counter<'_> {
         let at = self.standing(s, ledger.as_deref());
         let (mut end, mut next, mut inside, mut rounds) = (at.end, at.next, at.inside, at.rounds);
         let mut tally = Tally::default();
+        if let Some(l) = ledger.as_deref_mut() {
+            // Progress counts toward `next`, resumed batches included.
+            l.counted_before = l.done.count();
+        }
         let (rule, half_width, stopped) = match at.stopped {
             Some((rule, h)) => (Some(rule), h, false),
             None => loop {

@@ -128,11 +128,20 @@ pub fn main_launched(command: impl FnOnce() -> u8) -> ExitCode {
     // Refused: every rank leaves as the job's ranks do, without a collective.
     let status = match setup::same_arguments(&comm) {
         Err(exit) => exit.leave(),
-        Ok(()) => comm.broadcast(if comm.is_root() {
-            command()
-        } else {
-            crate::error::EXIT_OK
-        }),
+        Ok(()) => {
+            // As in the job: a panic ends every rank (MPI_Abort), none waits.
+            let mine = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if comm.is_root() {
+                    command()
+                } else {
+                    crate::error::EXIT_OK
+                }
+            })) {
+                Ok(status) => status,
+                Err(_) => comm.abort(EXIT_FAILURE),
+            };
+            comm.broadcast(mine)
+        }
     };
     drop(comm); // MPI_Finalize
     ExitCode::from(status)

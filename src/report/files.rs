@@ -73,7 +73,8 @@ pub struct Destination {
 /// harmless (the kernel releases its lock) and reused.
 #[derive(Debug)]
 struct PrefixLock {
-    file: fs::File,
+    /// Held open for its lock: closing it releases the lock.
+    _file: fs::File,
     path: PathBuf,
 }
 
@@ -96,18 +97,18 @@ impl PrefixLock {
         // A run that releases its lock removes the file; one that opened the
         // old file meanwhile locks an orphan, so check and try again.
         for _ in 0..8 {
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(LockError::Io)?;
+            let (file, created) = open_lock_file(&path).map_err(LockError::Io)?;
             // SAFETY: flock on a descriptor this function owns.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                 let e = io::Error::last_os_error();
                 return match e.raw_os_error() {
                     Some(libc::EWOULDBLOCK) => Err(LockError::Held),
-                    Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => Ok(None),
+                    Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => {
+                        if created {
+                            let _ = fs::remove_file(&path); // no lock, no file left
+                        }
+                        Ok(None)
+                    }
                     _ => Err(LockError::Io(e)),
                 };
             }
@@ -116,18 +117,50 @@ impl PrefixLock {
                 _ => false,
             };
             if same {
-                return Ok(Some(PrefixLock { file, path }));
+                return Ok(Some(PrefixLock { _file: file, path }));
             }
         }
+        // Replaced under us eight times: runs are racing for this prefix.
         Err(LockError::Held)
     }
 }
 
+/// Opens the lock file without blocking or following a symbolic link (a FIFO
+/// or a link planted there is refused), read-only when it exists (flock needs
+/// no write access, so another user's leftover is usable), created otherwise;
+/// says whether it was created.
+fn open_lock_file(path: &Path) -> io::Result<(fs::File, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = libc::O_NONBLOCK | libc::O_NOFOLLOW;
+    let (file, created) = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+    {
+        Ok(f) => (f, false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(flags)
+                .open(path)?;
+            (f, true)
+        }
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok((file, created))
+}
+
 impl Drop for PrefixLock {
     fn drop(&mut self) {
-        // Removed while still locked; the lock goes with the descriptor.
+        // Removed while still locked (`_file`, closed after this, holds the lock).
         let _ = fs::remove_file(&self.path);
-        let _ = &self.file;
     }
 }
 
@@ -179,9 +212,6 @@ impl Destination {
             if let Some(why) = check_file(file, Access::Replace) {
                 return Err(fatal(file, &why));
             }
-            if !force && fs::symlink_metadata(file).is_ok() {
-                return Err((unusable(file, "exists (use --force to overwrite)"), true));
-            }
         }
         let lock = match PrefixLock::take(&h5) {
             Ok(lock) => lock,
@@ -198,6 +228,12 @@ impl Destination {
                 return Err(fatal(dir, &why));
             }
         };
+        // Under the lock: no run can publish this prefix between here and ours.
+        for file in [&h5, &json] {
+            if !force && fs::symlink_metadata(file).is_ok() {
+                return Err((unusable(file, "exists (use --force to overwrite)"), true));
+            }
+        }
         Ok(Destination {
             h5,
             json,
@@ -267,7 +303,7 @@ fn name_too_long(path: &Path) -> Option<String> {
     (longest > max).then(|| {
         format!(
             "the file name is too long: {name} bytes, at most {} here (its temporary name adds {})",
-            max - (longest - name),
+            max.saturating_sub(longest - name),
             longest - name
         )
     })
@@ -316,7 +352,16 @@ pub fn remove_stale(dest: &Path) {
         let Some(rest) = file.strip_prefix(&pattern) else {
             continue;
         };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        // Exactly PID-XXXXXX: a host whose name extends this one's (node1 and
+        // node1-12345) is another host.
+        let pid = match rest.split_once('-') {
+            Some((pid, tail))
+                if tail.len() == 6 && tail.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                pid.parse::<u32>().ok()
+            }
+            _ => None,
+        };
         if let Some(pid) = pid.filter(|&p| !crate::host::process_alive(p)) {
             if fs::remove_file(entry.path()).is_ok() {
                 crate::console::eprint_line(&format!(

@@ -510,6 +510,9 @@ pub fn run(args: &Options) -> Result<(), StudyError> {
     for (flag, p) in &named {
         check_output(flag, p, args.force)?;
     }
+    for (_, p) in &named {
+        crate::report::files::remove_stale(p);
+    }
     for (i, (flag, p)) in named.iter().enumerate() {
         if named[..i].iter().any(|(_, q)| same_file(p, q)) {
             return Err(UsageError::flag(

@@ -508,7 +508,9 @@ fn stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
     let stale = format!(".r.h5.tmp-{host}-{dead}-abc123");
     let live = format!(".r.json.tmp-{host}-{}-def456", std::process::id());
     let other_host = format!(".r.h5.tmp-elsewhere-{dead}-ghi789");
-    for f in [&stale, &live, &other_host] {
+    // A host whose name extends this one's ("{host}-{dead}"): not ours.
+    let longer_host = format!(".r.h5.tmp-{host}-{dead}-4711-jkl012");
+    for f in [&stale, &live, &other_host, &longer_host] {
         std::fs::write(p.join(f), b"x").unwrap();
     }
     let run = one(&["run", "-q", "--samples", "1e6", "--output", "r"], p);
@@ -520,7 +522,7 @@ fn stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
     let files = dir.files();
     assert!(!files.contains(&stale), "{files:?}");
     assert!(
-        files.contains(&live) && files.contains(&other_host),
+        files.contains(&live) && files.contains(&other_host) && files.contains(&longer_host),
         "{files:?}"
     );
 }
