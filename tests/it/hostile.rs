@@ -176,38 +176,20 @@ fn a_full_report_disk_does_not_stop_the_checkpoints() {
     let p = dir.path();
     let report = disk.0.path().join("r");
     let (samples, batch) = (20_000_000u64, 1_000u64);
-    let run = one(
-        &[
-            "run",
-            "-q",
-            "--samples",
-            "2e7",
-            "--batch-size",
-            "1e3",
-            "--checkpoint",
-            "ck.h5",
-            "--output",
-            report.to_str().unwrap(),
-        ],
-        p,
-    );
+    let run_with = |extra: &[&str]| {
+        let mut args = vec!["run", "-q", "--samples", "2e7", "--batch-size", "1e3"];
+        args.extend_from_slice(extra);
+        one(&args, p)
+    };
+    let run = run_with(&[
+        "--checkpoint",
+        "ck.h5",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
     assert_eq!(run.status, 1, "the report cannot be written: {run:?}");
     // The checkpoint holds every batch: resuming it redoes nothing.
-    let run = one(
-        &[
-            "run",
-            "-q",
-            "--samples",
-            "2e7",
-            "--batch-size",
-            "1e3",
-            "--resume",
-            "ck.h5",
-            "--output",
-            "r2",
-        ],
-        p,
-    );
+    let run = run_with(&["--resume", "ck.h5", "--output", "r2"]);
     assert!(run.status == 0 || run.status == 3, "{run:?}");
     let r = json(&p.join("r2.json"));
     assert_eq!(r["resumed_batches"], 20_000);
