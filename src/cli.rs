@@ -9,8 +9,8 @@ use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    Config, KernelChoice, TargetSpec, DEFAULT_BATCH_SIZE, DEFAULT_CONFIDENCE, DEFAULT_MAX_SAMPLES,
-    DEFAULT_SAMPLES, DEFAULT_SEED, MAX_BATCHES,
+    Config, KernelChoice, TargetSpec, ThreadsChoice, DEFAULT_BATCH_SIZE, DEFAULT_CONFIDENCE,
+    DEFAULT_MAX_SAMPLES, DEFAULT_SAMPLES, DEFAULT_SEED, MAX_BATCHES,
 };
 use crate::error::UsageError;
 use crate::plan::Plan;
@@ -163,6 +163,11 @@ pub struct RunArgs {
     /// scalar.
     #[arg(long, value_name = "NAME", default_value = "auto", value_parser = str::parse::<KernelChoice>)]
     pub kernel: KernelChoice,
+
+    /// Threads per rank: a count, or auto (SLURM_CPUS_PER_TASK, else
+    /// OMP_NUM_THREADS, else 1). Only the main thread calls MPI.
+    #[arg(long, value_name = "N|auto", default_value = "auto", value_parser = str::parse::<ThreadsChoice>, allow_hyphen_values = true)]
+    pub threads: ThreadsChoice,
 
     /// A name for the study this run belongs to, recorded in the report (e.g.
     /// strong-scaling); `mcpi study` never mixes runs with different labels.
@@ -361,6 +366,7 @@ impl RunArgs {
             output: self.output,
             force: self.force,
             kernel: self.kernel,
+            threads: self.threads,
             label,
             progress: if self.quiet {
                 Style::None

@@ -5,8 +5,8 @@
 //! protocol itself is [`crate::protocol`].
 
 use mpi::collective::SystemOperation;
-use mpi::datatype::Equivalence;
-use mpi::environment::Universe;
+use mpi::datatype::{Equivalence, PartitionMut};
+use mpi::environment::{Threading, Universe};
 use mpi::point_to_point::{Destination, Source};
 use mpi::topology::{Communicator, Process, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Root};
@@ -19,13 +19,17 @@ pub const ROOT: i32 = 0;
 /// HOST_NAME_MAX is 64).
 const NAME_BYTES: usize = 64;
 
-/// Per-batch counts, more to come from the sender.
-const COUNTS_TAG: Tag = 1;
-/// Per-batch counts, the sender's last (possibly empty): it has stopped counting.
-const LAST_TAG: Tag = 2;
+/// The sender's last message (empty): every thread of it has stopped counting
+/// and every count it counted has been sent.
+const LAST_TAG: Tag = 1;
 /// Rank 0 to every other rank: stop at the next batch boundary. Any other rank
 /// to rank 0: please order a stop (it received a signal).
-const STOP_TAG: Tag = 3;
+const STOP_TAG: Tag = 2;
+/// Per-batch counts of the sender's thread `t` have tag `COUNTS_TAG + t`: one tag
+/// per thread, so each thread's counts arrive in the order they were sent (MPI
+/// guarantees a tag's order, and the standard's smallest tag bound, 32767,
+/// leaves room for [`crate::config::MAX_THREADS`]).
+const COUNTS_TAG: Tag = 16;
 
 /// MPI could not be initialised.
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +39,19 @@ pub struct InitError;
 /// What [`Comm::receive_any`] took in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
-    /// `len` per-batch counts from rank `from`, more to come.
+    /// `len` per-batch counts from thread `thread` of rank `from`.
     Counts {
         /// The sender.
         from: usize,
+        /// Its thread that counted them.
+        thread: usize,
         /// How many counts are now at the front of the buffer.
         len: usize,
     },
-    /// The last `len` counts from rank `from` (possibly none): it has stopped.
+    /// Rank `from` has stopped and sent every count.
     Last {
         /// The sender.
         from: usize,
-        /// How many counts are now at the front of the buffer.
-        len: usize,
     },
     /// Some rank asks for a stop (it received a signal).
     StopRequest,
@@ -59,21 +63,42 @@ pub struct Comm {
     world: SimpleCommunicator,
     rank: u64,
     size: u64,
+    threading: Threading,
     // Declared last: finalizes MPI after `world` is dropped.
     _universe: Universe,
 }
 
 impl Comm {
-    /// Initialises MPI; works under `mpirun`/`srun` and as a singleton.
+    /// Initialises MPI; works under `mpirun`/`srun` and as a singleton. Asks
+    /// for `MPI_THREAD_FUNNELED` (threads count, only the main thread calls
+    /// MPI); what the library provides is [`Comm::funneled`].
     pub fn init() -> Result<Comm, InitError> {
-        let universe = mpi::initialize().ok_or(InitError)?;
+        let (universe, threading) =
+            mpi::initialize_with_threading(Threading::Funneled).ok_or(InitError)?;
         let world = universe.world();
         Ok(Comm {
             rank: world.rank() as u64,
             size: world.size() as u64,
+            threading,
             world,
             _universe: universe,
         })
+    }
+
+    /// Whether the MPI library allows threads beside the one calling MPI
+    /// (`MPI_THREAD_FUNNELED` or more), as `--threads` above 1 needs.
+    pub fn funneled(&self) -> bool {
+        self.threading >= Threading::Funneled
+    }
+
+    /// The thread level the library provides, as MPI names it.
+    pub fn threading_name(&self) -> &'static str {
+        match self.threading {
+            Threading::Single => "MPI_THREAD_SINGLE",
+            Threading::Funneled => "MPI_THREAD_FUNNELED",
+            Threading::Serialized => "MPI_THREAD_SERIALIZED",
+            Threading::Multiple => "MPI_THREAD_MULTIPLE",
+        }
     }
 
     /// This process's rank.
@@ -196,14 +221,67 @@ impl Comm {
         }
     }
 
-    /// Sends some of this rank's per-batch counts, in order, to rank 0; `last`
-    /// marks its final message, after which it counts no more (MPI_Send; rank 0
-    /// receives between its own batches, so a large message waits about a batch
-    /// of rank 0's).
-    pub fn send_counts(&self, counts: &[u64], last: bool) {
+    /// Every rank's `values` (any length, rank by rank), on rank 0
+    /// (MPI_Gather of the lengths, then MPI_Gatherv).
+    pub fn gather_vecs<T: Equivalence + Copy + Default>(
+        &self,
+        values: &[T],
+    ) -> Option<Vec<Vec<T>>> {
+        let lens = self.gather(values.len() as i32);
+        match lens {
+            Some(lens) => {
+                let displs: Vec<i32> = lens
+                    .iter()
+                    .scan(0, |at, &n| {
+                        let d = *at;
+                        *at += n;
+                        Some(d)
+                    })
+                    .collect();
+                let mut all = vec![T::default(); lens.iter().map(|&n| n as usize).sum()];
+                let mut parts = PartitionMut::new(&mut all[..], &lens[..], &displs[..]);
+                self.root().gather_varcount_into_root(values, &mut parts);
+                let mut at = 0;
+                Some(
+                    lens.iter()
+                        .map(|&n| {
+                            let part = all[at..at + n as usize].to_vec();
+                            at += n as usize;
+                            part
+                        })
+                        .collect(),
+                )
+            }
+            None => {
+                self.root().gather_varcount_into(values);
+                None
+            }
+        }
+    }
+
+    /// Every rank's `text` (any length), in rank order, on rank 0.
+    pub fn gather_texts(&self, text: &str) -> Option<Vec<String>> {
+        let all = self.gather_vecs(text.as_bytes())?;
+        Some(
+            all.iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect(),
+        )
+    }
+
+    /// Sends per-batch counts of this rank's thread `thread`, in order, to rank 0
+    /// (MPI_Send; rank 0 receives between its own batches, so a large message
+    /// waits about a batch of rank 0's).
+    pub fn send_counts(&self, thread: usize, counts: &[u64]) {
         debug_assert!(!self.is_root());
-        let tag = if last { LAST_TAG } else { COUNTS_TAG };
-        self.root().send_with_tag(counts, tag);
+        self.root()
+            .send_with_tag(counts, COUNTS_TAG + thread as Tag);
+    }
+
+    /// Tells rank 0 this rank has sent every count and counts no more.
+    pub fn send_last(&self) {
+        debug_assert!(!self.is_root());
+        self.root().send_with_tag(&[0u64; 0][..], LAST_TAG);
     }
 
     /// Rank 0: takes in one message from any rank if one has arrived (a
@@ -213,20 +291,20 @@ impl Comm {
         let (msg, status) = self.world.any_process().immediate_matched_probe()?;
         let from = status.source_rank() as usize;
         let tag = status.tag();
-        if tag == STOP_TAG {
-            msg.matched_receive_into(&mut buf[..0]);
-            return Some(Received::StopRequest);
-        }
         let len = status.count(u64::equivalent_datatype()) as usize;
         assert!(
-            from != ROOT as usize && (tag == COUNTS_TAG || tag == LAST_TAG) && len <= buf.len(),
+            from != ROOT as usize && len <= buf.len() && (tag >= COUNTS_TAG || len == 0),
             "unexpected message from rank {from} (tag {tag}, {len} counts)"
         );
         msg.matched_receive_into(&mut buf[..len]);
-        Some(if tag == LAST_TAG {
-            Received::Last { from, len }
-        } else {
-            Received::Counts { from, len }
+        Some(match tag {
+            STOP_TAG => Received::StopRequest,
+            LAST_TAG => Received::Last { from },
+            _ => Received::Counts {
+                from,
+                thread: (tag - COUNTS_TAG) as usize,
+                len,
+            },
         })
     }
 

@@ -29,6 +29,92 @@ pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 /// More means the batch size is too small to pay for itself.
 pub const MAX_BATCHES: u64 = 100_000_000;
 
+/// The most threads a rank may run (`--threads`): more than any node has cores.
+pub const MAX_THREADS: u64 = 4096;
+
+/// `--threads`: a count, or `auto` from the batch system's environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadsChoice {
+    /// `SLURM_CPUS_PER_TASK`, else `OMP_NUM_THREADS`, else 1.
+    Auto,
+    /// This many on every rank.
+    Count(u64),
+}
+
+/// Where a rank's thread count came from (the report's `threads_from`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadsSource {
+    /// `--threads N`.
+    Flag,
+    /// `--threads auto`, from Slurm's `--cpus-per-task`.
+    SlurmCpusPerTask,
+    /// `--threads auto`, from `OMP_NUM_THREADS` (its first level).
+    OmpNumThreads,
+    /// `--threads auto` with neither variable set: 1.
+    Default,
+}
+
+impl ThreadsSource {
+    /// As the report writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThreadsSource::Flag => "--threads",
+            ThreadsSource::SlurmCpusPerTask => "SLURM_CPUS_PER_TASK",
+            ThreadsSource::OmpNumThreads => "OMP_NUM_THREADS",
+            ThreadsSource::Default => "default",
+        }
+    }
+}
+
+/// A thread count from 1 to [`MAX_THREADS`], or why `text` is not one.
+fn thread_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("must be from 1 to {MAX_THREADS}")),
+        Err(_) => Err("is not a whole number".into()),
+    }
+}
+
+impl ThreadsChoice {
+    /// This rank's thread count and where it came from; `var` reads the
+    /// environment. A variable that is set but not a count from 1 to
+    /// [`MAX_THREADS`] is an error (the sentence after `--threads`).
+    pub fn resolve(
+        self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(u64, ThreadsSource), String> {
+        let from_env = |name: &str, source| {
+            var(name).map(|v| {
+                // OMP_NUM_THREADS may list nested levels ("4,2"): the first is ours.
+                let first = v.split(',').next().unwrap_or("");
+                thread_count(first)
+                    .map(|n| (n, source))
+                    .map_err(|why| format!("auto: {name}={v:?} {why}"))
+            })
+        };
+        match self {
+            ThreadsChoice::Count(n) => Ok((n, ThreadsSource::Flag)),
+            ThreadsChoice::Auto => from_env("SLURM_CPUS_PER_TASK", ThreadsSource::SlurmCpusPerTask)
+                .or_else(|| from_env("OMP_NUM_THREADS", ThreadsSource::OmpNumThreads))
+                .unwrap_or(Ok((1, ThreadsSource::Default))),
+        }
+    }
+}
+
+impl FromStr for ThreadsChoice {
+    type Err = String;
+
+    /// `auto` or a count from 1 to [`MAX_THREADS`].
+    fn from_str(text: &str) -> Result<ThreadsChoice, String> {
+        if text == "auto" {
+            return Ok(ThreadsChoice::Auto);
+        }
+        thread_count(text)
+            .map(ThreadsChoice::Count)
+            .map_err(|why| format!("{why} (give a count from 1 to {MAX_THREADS}, or auto)"))
+    }
+}
+
 /// `--kernel`: detect per rank, or one variant forced on every rank.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelChoice {
@@ -87,6 +173,8 @@ pub struct Config {
     pub force: bool,
     /// The kernel variant requested.
     pub kernel: KernelChoice,
+    /// Threads per rank, as requested.
+    pub threads: ThreadsChoice,
     /// The study label, if any.
     pub label: Option<String>,
     /// How progress is shown.

@@ -1,6 +1,6 @@
 //! What the machine and the batch system tell a rank about where it runs: the
-//! CPUs its host gives the job, its name, whether a process lives, and the
-//! Slurm job it belongs to.
+//! CPUs its host gives the job, its affinity mask and the CPU a thread is on,
+//! its name, whether a process lives, and the Slurm job it belongs to.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,43 @@ pub fn host_cpus() -> u64 {
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&n| n > 0);
     allocated.map_or(online, |n| n.min(online))
+}
+
+/// The CPUs this process may run on (its affinity mask, `sched_getaffinity`),
+/// in increasing order: what the launcher bound it to. Threads started later
+/// inherit it. Empty if the mask cannot be read.
+pub fn affinity() -> Vec<u32> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set, and sched_getaffinity
+    // writes at most size_of::<cpu_set_t>() bytes into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as u32)
+        // SAFETY: the index is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c as usize, &set) })
+        .collect()
+}
+
+/// The CPU the calling thread runs on now (`sched_getcpu`), if known.
+pub fn current_cpu() -> Option<u32> {
+    // SAFETY: sched_getcpu takes nothing and returns a number.
+    u32::try_from(unsafe { libc::sched_getcpu() }).ok()
+}
+
+/// Seconds of CPU time the calling thread has used
+/// (`CLOCK_THREAD_CPUTIME_ID`): time it ran, not time it waited for a CPU.
+pub fn thread_cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `t`.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return f64::NAN;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 /// This host's name (`gethostname`), or `unknown`.

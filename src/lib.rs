@@ -1,6 +1,7 @@
 //! mcpi estimates π by Monte Carlo as an SPMD MPI batch job, reproducibly.
 //!
-//! Every rank counts a contiguous share of the batches; batch `b` draws from its
+//! Every rank counts a contiguous share of the batches (split again over its
+//! threads, [`job::team`]); batch `b` draws from its
 //! own xoshiro256++ stream, `b` long jumps (b·2^192 steps) from the seed, split
 //! into 32 lanes a jump (2^128 steps) apart ([`stream`]). A sample is one 64-bit
 //! output read as two signed 32-bit coordinates, inside when x² + y² < 2^62
@@ -31,6 +32,7 @@ pub mod host;
 pub mod intervals;
 pub mod job;
 pub mod kernel;
+pub mod placement;
 pub mod plan;
 pub mod progress;
 pub mod protocol;

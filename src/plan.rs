@@ -69,9 +69,28 @@ pub fn share(n: u64, rank: u64, ranks: u64) -> Range<u64> {
     start..start + len
 }
 
+/// Rank `rank`'s share of positions `0..n` (see [`share`]) shared out again over
+/// its `threads`: thread `thread`'s contiguous part. The rank's share does not
+/// depend on its thread count.
+pub fn part(n: u64, rank: u64, ranks: u64, thread: u64, threads: u64) -> Range<u64> {
+    let mine = share(n, rank, ranks);
+    let p = share(mine.end - mine.start, thread, threads);
+    mine.start + p.start..mine.start + p.end
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_split_the_rank_share_in_order() {
+        // 10 positions, 2 ranks of 3 threads: rank 0 has 0..5, rank 1 5..10.
+        let parts: Vec<Range<u64>> = (0..2)
+            .flat_map(|r| (0..3).map(move |t| part(10, r, 2, t, 3)))
+            .collect();
+        assert_eq!(parts, [0..1, 1..3, 3..5, 5..6, 6..8, 8..10]);
+        assert_eq!(part(7, 1, 3, 0, 1), share(7, 1, 3));
+    }
 
     #[test]
     fn batches_cover_samples_exactly() {

@@ -2,8 +2,10 @@
 //! counts, and how a stop signal received by any rank stops them all at a batch
 //! boundary, with no barrier in the loop.
 //!
-//! The count loop sees one small interface, [`Flow`]: `push` each batch's count,
-//! `poll` between batches (true: stop now), `finish` after the loop. Rank 0's
+//! The count loop sees one small interface, [`Flow`], used by each rank's main
+//! thread alone (only it calls MPI): `push` each batch's count, `push_from` the
+//! counts its other threads hand over, `poll` between batches (true: stop now),
+//! `finish` after the loop. Rank 0's
 //! side is a [`Collector`]: it stores its own counts and, between its batches,
 //! receives the other ranks' into the [`Ledger`]'s store, writes due checkpoints,
 //! feeds the progress display and orders a stop when a signal (its own, or a
@@ -11,7 +13,9 @@
 //! [`Sender`]: it sends its counts in messages of at most [`MESSAGE_COUNTS`]
 //! (sooner while progress or checkpoints want them), asks rank 0 for a stop on a
 //! signal and looks for rank 0's order. Counts move by position in the round's
-//! work (see [`crate::intervals`]); the store indexes them by batch.
+//! work (see [`crate::intervals`]), each thread's in a message stream of its own
+//! (an MPI tag per thread), so they arrive in order; the store indexes them by
+//! batch.
 
 use std::ops::Range;
 
@@ -19,7 +23,7 @@ use crate::checkpoint;
 use crate::comm::{Comm, Received, ROOT};
 use crate::config::Config;
 use crate::intervals::Intervals;
-use crate::plan::share;
+use crate::plan::part;
 use crate::progress::Progress;
 use crate::signals;
 use crate::store::Store;
@@ -31,15 +35,19 @@ pub const MESSAGE_COUNTS: usize = 1 << 19;
 /// probe) when they have no signal of their own.
 const STOP_POLL_SECONDS: f64 = 0.01;
 
-/// What the count loop calls, on any rank.
+/// What the count loop calls, on any rank, from the main thread only.
 pub trait Flow {
-    /// The count of the batch just counted: this rank's next position.
+    /// The count of the batch the main thread (thread 0) just counted: its next
+    /// position.
     fn push(&mut self, count: u64);
+    /// Counts handed over by this rank's thread `thread` (not 0): its next
+    /// positions, in order.
+    fn push_from(&mut self, thread: usize, counts: &[u64]);
     /// Between batches, at time `now`: moves counts on, acts on stops. True when
     /// the loop must stop (a stop was ordered).
     fn poll(&mut self, now: f64) -> bool;
-    /// After the loop: moves the last counts; whether a stop was ordered (the
-    /// same answer on every rank).
+    /// After every thread's loop: moves the last counts; whether a stop was
+    /// ordered (the same answer on every rank).
     fn finish(self) -> bool;
 }
 
@@ -57,38 +65,48 @@ pub struct Ledger {
     pub checkpoints: Option<checkpoint::Schedule>,
 }
 
-/// Rank 0's side of one round.
+/// Rank 0's side of one round. The round's positions are shared out over the
+/// ranks, and each rank's share over its threads ([`part`]): one *worker* per
+/// (rank, thread), numbered rank by rank; the counts of each worker arrive in
+/// order.
 pub struct Collector<'a> {
     comm: &'a Comm,
     config: &'a Config,
     work: &'a Intervals,
     ledger: &'a mut Ledger,
-    /// Rank 0's own counts not yet stored, from position `own.start`.
+    threads: usize,
+    /// Rank 0's main thread's counts not yet stored.
     pending: Vec<u64>,
-    /// Rank 0's positions counted: stored up to `own.start`, counted to `own.end`.
-    own: Range<u64>,
-    /// Each rank's share of positions, and the position of its next count to arrive.
+    /// Each worker's first position, and the position of its next count to
+    /// store (rank 0's main thread: of its first pending count).
     start: Vec<u64>,
     next: Vec<u64>,
-    /// Other ranks that have not sent their last counts.
+    /// Each worker's end of positions.
+    end: Vec<u64>,
+    /// Other ranks that have not sent their last message.
     unfinished: usize,
     finished: Vec<bool>,
-    received: u64,
+    /// Counts stored this round, pending ones not included (for progress).
+    arrived: u64,
     stop_requested: bool,
     stop_sent: bool,
     buf: Vec<u64>,
 }
 
 impl<'a> Collector<'a> {
-    /// Rank 0's side of counting `work`, shared out by position over the ranks.
+    /// Rank 0's side of counting `work` on ranks of `threads` threads each.
     pub fn new(
         comm: &'a Comm,
         config: &'a Config,
         work: &'a Intervals,
+        threads: usize,
         ledger: &'a mut Ledger,
     ) -> Collector<'a> {
         let ranks = comm.size();
-        let shares: Vec<Range<u64>> = (0..ranks).map(|r| share(work.count(), r, ranks)).collect();
+        let t = threads as u64;
+        let parts: Vec<Range<u64>> = (0..ranks)
+            .flat_map(|r| (0..t).map(move |i| part(work.count(), r, ranks, i, t)))
+            .collect();
         let mut finished = vec![false; ranks as usize];
         finished[ROOT as usize] = true;
         Collector {
@@ -96,34 +114,41 @@ impl<'a> Collector<'a> {
             config,
             work,
             ledger,
+            threads,
             pending: Vec::new(),
-            own: shares[ROOT as usize].start..shares[ROOT as usize].start,
-            start: shares.iter().map(|s| s.start).collect(),
-            next: shares.iter().map(|s| s.start).collect(),
+            start: parts.iter().map(|p| p.start).collect(),
+            next: parts.iter().map(|p| p.start).collect(),
+            end: parts.iter().map(|p| p.end).collect(),
             unfinished: ranks as usize - 1,
             finished,
-            received: 0,
+            arrived: 0,
             stop_requested: false,
             stop_sent: false,
             buf: vec![0; MESSAGE_COUNTS],
         }
     }
 
-    /// Stores `counts`, the counts of the positions from `first` on (positions
-    /// map to batches through the round's work, across its gaps).
-    fn store(&mut self, first: u64, counts: &[u64]) {
+    /// Stores `counts`, worker `w`'s next counts (positions map to batches
+    /// through the round's work, across its gaps).
+    fn store(&mut self, w: usize, counts: &[u64]) {
+        let first = self.next[w];
+        assert!(
+            first + counts.len() as u64 <= self.end[w],
+            "unexpected counts from worker {w}"
+        );
         let mut at = 0usize;
         for r in self.work.slice(first..first + counts.len() as u64).ranges() {
             let n = (r.end - r.start) as usize;
             self.ledger.store.put(r.start, &counts[at..at + n]);
             at += n;
         }
+        self.next[w] += counts.len() as u64;
+        self.arrived += counts.len() as u64;
     }
 
     fn store_own(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        self.store(self.own.start, &pending);
-        self.own.start += pending.len() as u64;
+        self.store(ROOT as usize, &pending);
         self.pending = pending;
         self.pending.clear();
     }
@@ -133,40 +158,32 @@ impl<'a> Collector<'a> {
         let mut any = false;
         while let Some(msg) = self.comm.receive_any(&mut self.buf) {
             any = true;
-            let (from, len, last) = match msg {
-                Received::StopRequest => {
-                    self.stop_requested = true;
-                    continue;
+            match msg {
+                Received::StopRequest => self.stop_requested = true,
+                Received::Counts { from, thread, len } => {
+                    assert!(
+                        !self.finished[from] && thread < self.threads,
+                        "unexpected counts from rank {from} thread {thread}"
+                    );
+                    let counts = std::mem::take(&mut self.buf);
+                    self.store(from * self.threads + thread, &counts[..len]);
+                    self.buf = counts;
                 }
-                Received::Counts { from, len } => (from, len, false),
-                Received::Last { from, len } => (from, len, true),
-            };
-            let end = share(self.work.count(), from as u64, self.comm.size()).end;
-            assert!(
-                !self.finished[from] && self.next[from] + len as u64 <= end,
-                "unexpected counts from rank {from}"
-            );
-            let counts = std::mem::take(&mut self.buf);
-            self.store(self.next[from], &counts[..len]);
-            self.buf = counts;
-            self.next[from] += len as u64;
-            self.received += len as u64;
-            if last {
-                self.finished[from] = true;
-                self.unfinished -= 1;
+                Received::Last { from } => {
+                    assert!(!self.finished[from], "rank {from} finished twice");
+                    self.finished[from] = true;
+                    self.unfinished -= 1;
+                }
             }
         }
         any
     }
 
-    /// Every batch known counted now: the ledger's, rank 0's stored counts and
-    /// what the other ranks have sent.
+    /// Every batch known counted now: the ledger's and every worker's stored
+    /// counts.
     fn done_now(&self) -> Intervals {
-        let own = self.work.slice(self.start[ROOT as usize]..self.own.start);
-        let others = (1..self.start.len()).map(|r| self.work.slice(self.start[r]..self.next[r]));
-        self.ledger
-            .done
-            .union_all(std::iter::once(own).chain(others))
+        let stored = (0..self.start.len()).map(|w| self.work.slice(self.start[w]..self.next[w]));
+        self.ledger.done.union_all(stored)
     }
 
     /// The work between batches (and while waiting for the last counts):
@@ -185,15 +202,18 @@ impl<'a> Collector<'a> {
                 ck.save_due(self.config, &done, &ledger.store, now);
             }
         }
-        let counted = self.ledger.counted_before + (self.own.end - self.start[ROOT as usize]);
-        self.ledger.progress.update(counted + self.received);
+        let counted = self.ledger.counted_before + self.arrived + self.pending.len() as u64;
+        self.ledger.progress.update(counted);
     }
 }
 
 impl Flow for Collector<'_> {
     fn push(&mut self, count: u64) {
         self.pending.push(count);
-        self.own.end += 1;
+    }
+
+    fn push_from(&mut self, thread: usize, counts: &[u64]) {
+        self.store(thread, counts);
     }
 
     fn poll(&mut self, now: f64) -> bool {
@@ -217,8 +237,7 @@ impl Flow for Collector<'_> {
         }
         // Everything counted in this round, on every rank, is in the store.
         self.ledger.done = self.done_now();
-        let own = self.own.end - self.start[ROOT as usize];
-        self.ledger.counted_before += own + self.received;
+        self.ledger.counted_before += self.arrived;
         self.comm.broadcast(u8::from(self.stop_sent)) == 1
     }
 }
@@ -226,7 +245,8 @@ impl Flow for Collector<'_> {
 /// The other ranks' side of one round.
 pub struct Sender<'a> {
     comm: &'a Comm,
-    pending: Vec<u64>,
+    /// Each thread's counts not yet sent.
+    pending: Vec<Vec<u64>>,
     /// Send what is pending at least this often (seconds).
     flush_every: f64,
     flushed: f64,
@@ -236,12 +256,12 @@ pub struct Sender<'a> {
 }
 
 impl<'a> Sender<'a> {
-    /// A rank's side of a round; it sends its counts at least every `flush_every`
-    /// seconds (infinite: only full messages).
-    pub fn new(comm: &'a Comm, flush_every: f64, now: f64) -> Sender<'a> {
+    /// The side of a rank of `threads` threads; it sends its counts at least
+    /// every `flush_every` seconds (infinite: only full messages).
+    pub fn new(comm: &'a Comm, threads: usize, flush_every: f64, now: f64) -> Sender<'a> {
         Sender {
             comm,
-            pending: Vec::new(),
+            pending: vec![Vec::new(); threads],
             flush_every,
             flushed: now,
             polled: now,
@@ -249,17 +269,39 @@ impl<'a> Sender<'a> {
             stop_got: false,
         }
     }
+
+    /// Sends thread `t`'s pending counts, in messages of at most
+    /// [`MESSAGE_COUNTS`].
+    fn send(&mut self, t: usize) {
+        for chunk in self.pending[t].chunks(MESSAGE_COUNTS) {
+            self.comm.send_counts(t, chunk);
+        }
+        self.pending[t].clear();
+    }
 }
 
 impl Flow for Sender<'_> {
     fn push(&mut self, count: u64) {
-        self.pending.push(count);
+        self.pending[0].push(count);
+    }
+
+    fn push_from(&mut self, thread: usize, counts: &[u64]) {
+        self.pending[thread].extend_from_slice(counts);
+        if self.pending[thread].len() >= MESSAGE_COUNTS {
+            self.send(thread);
+        }
     }
 
     fn poll(&mut self, now: f64) -> bool {
-        if self.pending.len() == MESSAGE_COUNTS || now - self.flushed >= self.flush_every {
-            self.comm.send_counts(&self.pending, false);
-            self.pending.clear();
+        if self.pending[0].len() == MESSAGE_COUNTS {
+            self.send(0);
+        }
+        if now - self.flushed >= self.flush_every {
+            for t in 0..self.pending.len() {
+                if !self.pending[t].is_empty() {
+                    self.send(t);
+                }
+            }
             self.flushed = now;
         }
         if !self.stop_asked && signals::received().is_some() {
@@ -273,8 +315,11 @@ impl Flow for Sender<'_> {
         self.stop_got
     }
 
-    fn finish(self) -> bool {
-        self.comm.send_counts(&self.pending, true);
+    fn finish(mut self) -> bool {
+        for t in 0..self.pending.len() {
+            self.send(t);
+        }
+        self.comm.send_last();
         // Every rank learns whether a stop was ordered; a rank that left its loop
         // before the order came still receives it.
         let stopped = self.comm.broadcast(0) == 1;

@@ -169,6 +169,7 @@ impl JumpMatrix {
 /// A [`JumpMatrix`] pre-multiplied with every byte value ("four Russians"):
 /// applying it is 32 table look-ups and XORs instead of 256 masked XORs. Used for
 /// the per-batch work (lane derivation, the step to the next batch); 256 KiB.
+#[derive(Clone)]
 pub struct ByteTable {
     rows: Box<[[[u64; 4]; 256]; 32]>,
 }
@@ -205,6 +206,8 @@ impl ByteTable {
 }
 
 /// The streams of one seed: everything needed to set up the lanes of any batch.
+/// Each counting thread walks a clone of its own.
+#[derive(Clone)]
 pub struct Streams {
     base: State,
     jump: ByteTable,

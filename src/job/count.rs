@@ -4,32 +4,35 @@
 //! the count protocol moves per-batch counts to rank 0 and stops every rank
 //! together on a signal.
 
-use std::ops::ControlFlow;
-
+use super::team::Team;
 use crate::comm::Comm;
 use crate::config::Config;
 use crate::intervals::Intervals;
 use crate::kernel::Kernel;
-use crate::plan::share;
+use crate::plan::part;
 use crate::progress::flush_seconds;
-use crate::protocol::{Collector, Flow, Ledger, Sender};
+use crate::protocol::{Collector, Ledger, Sender};
 use crate::rounds::{Rule, Schedule, Standing, Step, TargetOutcome};
 use crate::stats::half_width;
 use crate::stream::Streams;
 
-/// This rank's totals over the rounds of a run.
+/// One thread's totals over the rounds of a run.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tally {
-    /// Samples inside, in this rank's batches.
+    /// Samples inside, in this thread's batches.
     pub inside: u64,
-    /// Batches this rank counted.
+    /// Batches this thread counted.
     pub counted: u64,
     /// Samples in them.
     pub samples: u64,
     /// Seconds counting, less the time moving counts.
     pub compute: f64,
-    /// The first batch this rank counted.
+    /// CPU seconds counting (the thread's CPU time), less the time moving counts.
+    pub cpu_seconds: f64,
+    /// The first batch this thread counted.
     pub first_batch: Option<u64>,
+    /// The CPU the thread ran on when it finished its last round.
+    pub cpu: Option<u32>,
 }
 
 impl Tally {
@@ -38,15 +41,17 @@ impl Tally {
         self.counted += r.counted;
         self.samples += r.samples;
         self.compute += r.compute;
+        self.cpu_seconds += r.cpu_seconds;
         self.first_batch = self.first_batch.or(r.first_batch);
+        self.cpu = r.cpu.or(self.cpu);
     }
 }
 
 /// What the count phase gave this rank.
 #[derive(Clone, Debug)]
 pub struct Counted {
-    /// This rank's totals.
-    pub tally: Tally,
+    /// Each of this rank's threads' totals, thread 0 (the main thread) first.
+    pub threads: Vec<Tally>,
     /// Whether a stop was ordered (the same on every rank).
     pub stopped: bool,
     /// How a `--target-error` run went.
@@ -65,12 +70,20 @@ pub fn first_round(config: &Config, done_before: &Intervals) -> Intervals {
     }
 }
 
+impl Counted {
+    /// The samples inside over this rank's threads.
+    pub fn inside(&self) -> u64 {
+        self.threads.iter().map(|t| t.inside).sum()
+    }
+}
+
 /// Counts the batches not in `done_before` (with `--target-error`, its rounds
-/// from batch 0); `ledger` is rank 0's.
+/// from batch 0) on `threads` threads per rank; `ledger` is rank 0's.
 pub fn count(
     comm: &Comm,
     config: &Config,
     kernel: Kernel,
+    threads: usize,
     streams: Streams,
     done_before: &Intervals,
     mut ledger: Option<&mut Ledger>,
@@ -89,13 +102,14 @@ pub fn count(
         comm,
         config,
         kernel,
+        threads,
         streams,
     };
     let counted = match config.target {
         None => {
-            let (tally, stopped) = counter.round(&first, ledger.as_deref_mut());
+            let (threads, stopped) = counter.round(&first, ledger.as_deref_mut());
             Counted {
-                tally,
+                threads,
                 stopped,
                 target: None,
                 used_batches: config.plan.batches,
@@ -117,6 +131,7 @@ struct Counter<'a> {
     comm: &'a Comm,
     config: &'a Config,
     kernel: Kernel,
+    threads: usize,
     streams: Streams,
 }
 
@@ -134,7 +149,7 @@ impl Counter<'_> {
         let plan = self.config.plan;
         let at = self.standing(s, ledger.as_deref());
         let (mut end, mut next, mut inside, mut rounds) = (at.end, at.next, at.inside, at.rounds);
-        let mut tally = Tally::default();
+        let mut tally = vec![Tally::default(); self.threads];
         if let Some(l) = ledger.as_deref_mut() {
             // Progress counts toward `next`, resumed batches included.
             l.counted_before = l.done.count();
@@ -150,9 +165,9 @@ impl Counter<'_> {
                     .union(&Intervals::range(0..end))
                     .complement(next);
                 let (r, stopped) = self.round(&work, ledger.as_deref_mut());
-                tally.add(&r);
+                tally.iter_mut().zip(&r).for_each(|(sum, t)| sum.add(t));
                 rounds += 1;
-                inside += self.comm.all_sum(r.inside);
+                inside += self.comm.all_sum(r.iter().map(|t| t.inside).sum());
                 end = next;
                 if stopped {
                     // The half-width of what rank 0 holds (the other ranks do not report).
@@ -175,7 +190,7 @@ impl Counter<'_> {
             ));
         }
         Counted {
-            tally,
+            threads: tally,
             stopped,
             target: Some(TargetOutcome {
                 error: s.error,
@@ -225,51 +240,34 @@ impl Counter<'_> {
         }
     }
 
-    /// Counts this rank's share of `work` (shared out by position), rank 0 as
-    /// the collector, the others as senders. Returns this rank's tally and
-    /// whether a stop was ordered.
-    fn round(&mut self, work: &Intervals, ledger: Option<&mut Ledger>) -> (Tally, bool) {
+    /// Counts this rank's share of `work` (shared out by position over the
+    /// ranks, then over each rank's threads), rank 0 as the collector, the
+    /// others as senders. Returns each thread's tally and whether a stop was
+    /// ordered.
+    fn round(&mut self, work: &Intervals, ledger: Option<&mut Ledger>) -> (Vec<Tally>, bool) {
         let (comm, config) = (self.comm, self.config);
-        let mine = work.slice(share(work.count(), comm.rank(), comm.size()));
+        let threads = self.threads as u64;
+        let parts: Vec<Intervals> = (0..threads)
+            .map(|t| work.slice(part(work.count(), comm.rank(), comm.size(), t, threads)))
+            .collect();
+        let team = Team {
+            kernel: self.kernel,
+            plan: &config.plan,
+            streams: &mut self.streams,
+        };
         match ledger {
-            Some(ledger) => self.count_share(&mine, Collector::new(comm, config, work, ledger)),
+            Some(ledger) => team.count(
+                &parts,
+                Collector::new(comm, config, work, self.threads, ledger),
+            ),
             None => {
                 let ck = config
                     .checkpoint
                     .as_ref()
                     .map_or(f64::INFINITY, |_| config.checkpoint_interval / 4.0);
                 let every = flush_seconds(config.progress, comm.size()).min(ck);
-                self.count_share(&mine, Sender::new(comm, every, Comm::time()))
+                team.count(&parts, Sender::new(comm, self.threads, every, Comm::time()))
             }
         }
-    }
-
-    /// The count loop over `mine`: the kernel on each batch, the protocol
-    /// between batches. Time spent moving counts is not compute time.
-    fn count_share(&mut self, mine: &Intervals, mut flow: impl Flow) -> (Tally, bool) {
-        let mut tally = Tally::default();
-        let mut moving = 0.0;
-        let t0 = Comm::time();
-        let kernel = self.kernel;
-        self.streams
-            .walk(&self.config.plan, mine, |batch, lanes, len| {
-                let c = kernel.count_inside(lanes, len);
-                tally.inside += c;
-                tally.counted += 1;
-                tally.samples += len;
-                tally.first_batch.get_or_insert(batch);
-                let t = Comm::time();
-                flow.push(c);
-                let stop = flow.poll(t);
-                moving += Comm::time() - t;
-                if stop {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
-        tally.compute = Comm::time() - t0 - moving;
-        let stopped = flow.finish();
-        (tally, stopped)
     }
 }

@@ -8,17 +8,18 @@ use std::time::Instant;
 
 use super::count::Counted;
 use super::setup::Output;
+use super::setup::Threads;
 use super::Started;
 use crate::comm::Comm;
 use crate::config::Config;
 use crate::error::{one_line, EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_VERDICT_FAILED};
-use crate::host::{host_cpus, Slurm};
+use crate::host::{self, host_cpus, Slurm};
 use crate::intervals::Intervals;
 use crate::kernel::Kernel;
 use crate::plan::Plan;
 use crate::report::files::{stage_bytes, Destination, FileError};
 use crate::report::hdf5::Hdf5Writer;
-use crate::report::{text, Outcome, RankFigures, Report, Timings};
+use crate::report::{text, Figures, Outcome, RankFigures, Report, ThreadFigures, Timings};
 use crate::signals;
 use crate::stats::{Dispersion, DispersionSum, Verdict};
 use crate::store::Store;
@@ -27,26 +28,43 @@ use crate::store::Store;
 pub struct Gathered {
     /// Samples inside over all ranks, in this run.
     pub inside: u64,
-    /// Per rank, in rank order.
-    pub per_rank: Vec<RankFigures>,
+    /// Per rank and per thread.
+    pub figures: Figures,
     /// Seconds for the reduction and gathers.
     pub reduce: f64,
 }
 
-/// Reduces the counts and gathers the per-rank figures on rank 0 (`None`
-/// elsewhere), timed from when every rank has finished counting.
-pub fn gather(comm: &Comm, counted: &Counted, kernel: Kernel) -> Option<Gathered> {
-    let t = &counted.tally;
+/// Reduces the counts and gathers the per-rank and per-thread figures on rank 0
+/// (`None` elsewhere), timed from when every rank has finished counting.
+pub fn gather(
+    comm: &Comm,
+    counted: &Counted,
+    kernel: Kernel,
+    threads: Threads,
+) -> Option<Gathered> {
+    let t = &counted.threads;
     comm.barrier();
     let t1 = Comm::time();
-    let inside = comm.sum_to_root(t.inside);
-    let compute = comm.gather(t.compute);
-    let batches = comm.gather(t.counted);
-    let first = comm.gather(t.first_batch.unwrap_or(0));
-    let samples = comm.gather(t.samples);
+    let inside = comm.sum_to_root(counted.inside());
+    let compute = comm.gather(t.iter().map(|t| t.compute).fold(0.0, f64::max));
+    let batches = comm.gather(t.iter().map(|t| t.counted).sum::<u64>());
+    let first = comm.gather(t.iter().filter_map(|t| t.first_batch).min().unwrap_or(0));
+    let samples = comm.gather(t.iter().map(|t| t.samples).sum::<u64>());
     let hosts = comm.gather_names(&Comm::host_name());
     let kernels = comm.gather_names(kernel.name());
     let cpus = comm.gather(host_cpus());
+    let affinity = comm.gather_vecs(&host::affinity());
+    // Per thread: compute and CPU seconds (as bits), batches, samples, CPU
+    // (MAX: unknown).
+    let flat: Vec<u64> = t
+        .iter()
+        .flat_map(|t| {
+            let cpu = t.cpu.map_or(u64::MAX, u64::from);
+            let (wall, on_cpu) = (t.compute.to_bits(), t.cpu_seconds.to_bits());
+            [wall, on_cpu, t.counted, t.samples, cpu]
+        })
+        .collect();
+    let per_thread = comm.gather_vecs(&flat);
     let reduce = Comm::time() - t1;
     let per_rank = (0..comm.size() as usize)
         .map(|r| {
@@ -58,12 +76,35 @@ pub fn gather(comm: &Comm, counted: &Counted, kernel: Kernel) -> Option<Gathered
                 host: hosts.as_ref()?[r].clone(),
                 kernel: kernels.as_ref()?[r].clone(),
                 cpus: cpus.as_ref()?[r],
+                threads: threads.count as u64,
+                affinity: affinity.as_ref()?[r].clone(),
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    let per_thread = per_thread?
+        .iter()
+        .enumerate()
+        .flat_map(|(rank, flat)| {
+            flat.chunks(5)
+                .enumerate()
+                .map(move |(thread, f)| ThreadFigures {
+                    rank: rank as u64,
+                    thread: thread as u64,
+                    compute_seconds: f64::from_bits(f[0]),
+                    cpu_seconds: f64::from_bits(f[1]),
+                    batches: f[2],
+                    samples: f[3],
+                    cpu: u32::try_from(f[4]).ok(),
+                })
+        })
+        .collect();
     Some(Gathered {
         inside: inside?,
-        per_rank,
+        figures: Figures {
+            per_rank,
+            per_thread,
+            threads_from: threads.source.name().to_string(),
+        },
         reduce,
     })
 }
@@ -134,11 +175,15 @@ pub fn report(run: Finished, output: Output) -> u8 {
     let report = Report::new(
         config,
         outcome,
-        run.gathered.per_rank,
+        run.gathered.figures,
         timings,
         crate::clock::iso8601(run.started.at),
         Slurm::from_env(),
     );
+    let machine = report.outliers.iter().map(|o| o.sentence());
+    for warning in report.placement_warnings.iter().cloned().chain(machine) {
+        crate::console::eprint_line(&format!("mcpi: warning: {warning}"));
+    }
     let saved = ledger
         .checkpoints
         .as_ref()

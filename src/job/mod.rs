@@ -7,6 +7,7 @@
 pub mod count;
 pub mod finish;
 pub mod setup;
+pub mod team;
 
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -155,6 +156,9 @@ fn run(comm: &Comm, parsed: Result<Config, NotRun>, started: Started) -> Result<
     // ---- Kernel: every rank checks its own CPU; a forced variant must run on all.
     let kernel = setup::kernel(comm, &config)?;
 
+    // ---- Threads per rank: the same on every rank, and allowed by the MPI library.
+    let threads = setup::threads(comm, &config)?;
+
     // ---- Output (rank 0): report files, checkpoint path, the resumed counts;
     // every rank learns before any work whether they are usable.
     let mut output = setup::prepare(comm, &config, started.at)?;
@@ -167,10 +171,18 @@ fn run(comm: &Comm, parsed: Result<Config, NotRun>, started: Started) -> Result<
 
     // ---- Count: once over everything left, or in --target-error rounds.
     let ledger = output.as_mut().map(|o| &mut o.ledger);
-    let counted = count::count(comm, &config, kernel, streams, &done_before, ledger);
+    let counted = count::count(
+        comm,
+        &config,
+        kernel,
+        threads.count,
+        streams,
+        &done_before,
+        ledger,
+    );
 
-    // ---- Gather every rank's figures on rank 0, timed after a barrier.
-    let gathered = finish::gather(comm, &counted, kernel);
+    // ---- Gather every rank's and thread's figures on rank 0, timed after a barrier.
+    let gathered = finish::gather(comm, &counted, kernel, threads);
 
     // ---- Report (rank 0), then every rank leaves with rank 0's status.
     let status = match (output, gathered) {

@@ -10,7 +10,7 @@ use super::{Exit, JobError};
 use crate::checkpoint::{self, Resumed};
 use crate::cli::NotRun;
 use crate::comm::Comm;
-use crate::config::Config;
+use crate::config::{Config, ThreadsSource};
 use crate::error::{UsageError, EXIT_OK};
 use crate::intervals::Intervals;
 use crate::kernel::Kernel;
@@ -89,6 +89,49 @@ pub fn kernel(comm: &Comm, config: &Config) -> Result<Kernel, Exit> {
         return Err(refuse(comm, UsageError::flag("--kernel", detail).into()));
     }
     Ok(kernel)
+}
+
+/// This rank's threads, resolved from `--threads` (and with `auto` from its
+/// environment), and where the count came from. Every rank must come to the
+/// same count, and more than one thread needs an MPI library that allows
+/// threads beside the one calling MPI (`MPI_THREAD_FUNNELED`).
+pub fn threads(comm: &Comm, config: &Config) -> Result<Threads, Exit> {
+    let resolved = config.threads.resolve(|name| std::env::var(name).ok());
+    let count = resolved.as_ref().map_or(0, |r| r.0);
+    let agreed = comm.same_on_all(count);
+    let why = match &resolved {
+        Err(why) => Some(why.clone()),
+        Ok(_) if !agreed => Some(
+            "auto: the ranks' environments give different thread counts (give --threads N)".into(),
+        ),
+        Ok((n, _)) if *n > 1 && !comm.funneled() => Some(format!(
+            "{n}: the MPI library provides only {} (threads need MPI_THREAD_FUNNELED; use --threads 1)",
+            comm.threading_name()
+        )),
+        Ok(_) => None,
+    };
+    // Rank 0 names the problem; a rank whose own environment is bad makes the
+    // counts differ, so every rank refuses together.
+    let refused = comm.count_true(why.is_some()) > 0;
+    match (resolved, refused) {
+        (Ok((count, source)), false) => Ok(Threads {
+            count: count as usize,
+            source,
+        }),
+        _ => {
+            let detail = why.unwrap_or_else(|| "auto: refused on another rank".into());
+            Err(refuse(comm, UsageError::flag("--threads", detail).into()))
+        }
+    }
+}
+
+/// A rank's threads.
+#[derive(Clone, Copy, Debug)]
+pub struct Threads {
+    /// How many count (the main thread among them).
+    pub count: usize,
+    /// Where the count came from.
+    pub source: ThreadsSource,
 }
 
 /// Rank 0 prepares its output; every rank learns whether it could.

@@ -1,8 +1,11 @@
 //! The HDF5 view of a [`Report`]: the report's scalars as attributes of the root
 //! group (named as the JSON keys; nested objects flattened with `_`), datasets
 //! `/batches/inside`, `/done/{start,end}` (the batches counted, as intervals),
-//! `/hosts/{name,rank_count,cpus,samples,compute_seconds_max,samples_per_second}`
-//! and `/ranks/{compute_seconds,first_batch,batch_count,cpus,samples,host,kernel}`.
+//! `/hosts/{name,rank_count,cpus,samples,compute_seconds_max,samples_per_second}`,
+//! `/ranks/{compute_seconds,first_batch,batch_count,cpus,samples,host,kernel,threads,affinity}`
+//! (`affinity`: the CPU list of the rank's mask, `0-3,8`),
+//! `/threads/{rank,thread,compute_seconds,cpu_seconds,batches,samples,cpu}` and
+//! `/outliers/{rank,host,relative_speed,kernel}`.
 //!
 //! The file is created under its temporary name before the run (proving the
 //! location writable); `/batches/inside` is copied from rank 0's count store in
@@ -16,7 +19,8 @@ use hdf5::{Dataset, File, Group, H5Type};
 use serde_json::Value;
 
 use super::files::{unusable, FileError, Staged};
-use super::Report;
+use super::{Report, ThreadFigures};
+use crate::placement::cpu_list;
 use crate::store::Store;
 
 /// An HDF5 report being written under its temporary name.
@@ -100,8 +104,9 @@ fn fill(inside: Dataset, file: File, report: &Report, store: &Store) -> Result<(
 fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
     let json = serde_json::to_value(r).expect("a report always serializes");
     if let Value::Object(map) = &json {
-        // per_host is a table: the /hosts group below.
-        for (key, value) in map.iter().filter(|(k, _)| *k != "per_host") {
+        // per_host and outliers are tables: the /hosts and /outliers groups below.
+        let tables = ["per_host", "outliers"];
+        for (key, value) in map.iter().filter(|(k, _)| !tables.contains(&k.as_str())) {
             write_attr(file, key, value)?;
         }
     }
@@ -172,7 +177,69 @@ fn write_report(file: &File, r: &Report) -> hdf5::Result<()> {
         "kernel",
         &strings(r.per_rank.iter().map(|x| x.kernel.as_str())),
     )?;
-    Ok(())
+    dataset(&ranks, "threads", &col(&|x| x.threads))?;
+    let lists: Vec<String> = r.per_rank.iter().map(|x| cpu_list(&x.affinity)).collect();
+    dataset(
+        &ranks,
+        "affinity",
+        &strings(lists.iter().map(String::as_str)),
+    )?;
+    write_threads(file, r)?;
+    write_outliers(file, r)
+}
+
+/// `/threads/{rank,thread,compute_seconds,cpu_seconds,batches,samples,cpu}`: one row per
+/// thread of every rank (`cpu` −1: unknown).
+fn write_threads(file: &File, r: &Report) -> hdf5::Result<()> {
+    let threads = file.create_group("threads")?;
+    let t = &r.per_thread;
+    let col = |f: &dyn Fn(&ThreadFigures) -> u64| t.iter().map(f).collect::<Vec<u64>>();
+    dataset(&threads, "rank", &col(&|x| x.rank))?;
+    dataset(&threads, "thread", &col(&|x| x.thread))?;
+    dataset(
+        &threads,
+        "compute_seconds",
+        &t.iter().map(|x| x.compute_seconds).collect::<Vec<f64>>(),
+    )?;
+    dataset(
+        &threads,
+        "cpu_seconds",
+        &t.iter().map(|x| x.cpu_seconds).collect::<Vec<f64>>(),
+    )?;
+    dataset(&threads, "batches", &col(&|x| x.batches))?;
+    dataset(&threads, "samples", &col(&|x| x.samples))?;
+    dataset(
+        &threads,
+        "cpu",
+        &t.iter()
+            .map(|x| x.cpu.map_or(-1, i64::from))
+            .collect::<Vec<i64>>(),
+    )
+}
+
+/// `/outliers/{rank,host,relative_speed,kernel}`: the JSON's `outliers`
+/// (`rank` −1: a whole host); empty datasets when there are none.
+fn write_outliers(file: &File, r: &Report) -> hdf5::Result<()> {
+    let group = file.create_group("outliers")?;
+    let o = &r.outliers;
+    dataset(
+        &group,
+        "rank",
+        &o.iter()
+            .map(|x| x.rank.map_or(-1, |r| r as i64))
+            .collect::<Vec<i64>>(),
+    )?;
+    dataset(&group, "host", &strings(o.iter().map(|x| x.host.as_str())))?;
+    dataset(
+        &group,
+        "relative_speed",
+        &o.iter().map(|x| x.relative_speed).collect::<Vec<f64>>(),
+    )?;
+    dataset(
+        &group,
+        "kernel",
+        &strings(o.iter().map(|x| x.kernel.as_str())),
+    )
 }
 
 fn dataset<T: H5Type>(group: &Group, name: &str, data: &[T]) -> hdf5::Result<()> {

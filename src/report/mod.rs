@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::host::Slurm;
 use crate::intervals::Intervals;
+use crate::placement::{self, Outlier};
 use crate::plan::Plan;
 use crate::rounds::TargetOutcome;
 use crate::stats::{verdict, Dispersion, Estimate, Verdict};
@@ -40,7 +41,8 @@ impl Spread {
 /// What one rank did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankFigures {
-    /// Seconds in the counting loop, less its time moving per-batch counts.
+    /// Seconds in the counting loop, less its time moving per-batch counts: its
+    /// slowest thread's.
     pub compute_seconds: f64,
     /// First batch of its range.
     pub first_batch: u64,
@@ -54,6 +56,41 @@ pub struct RankFigures {
     pub cpus: u64,
     /// Samples it counted in this run.
     pub samples: u64,
+    /// Threads it counted on.
+    pub threads: u64,
+    /// Its affinity mask: the CPUs it (and its threads) may run on, in order.
+    pub affinity: Vec<u32>,
+}
+
+/// What one thread did (HDF5 `/threads`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadFigures {
+    /// Its rank.
+    pub rank: u64,
+    /// Its number within the rank (0: the main thread).
+    pub thread: u64,
+    /// Seconds in its counting loop, less the time moving per-batch counts.
+    pub compute_seconds: f64,
+    /// CPU seconds it used in that time: less than `compute_seconds` when it
+    /// waited for a CPU (another thread or process on its core).
+    pub cpu_seconds: f64,
+    /// Batches it counted in this run.
+    pub batches: u64,
+    /// Samples in them.
+    pub samples: u64,
+    /// The CPU it ran on when it finished counting, if known.
+    pub cpu: Option<u32>,
+}
+
+/// Every rank's and thread's figures, and where the thread count came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figures {
+    /// Per rank, in rank order.
+    pub per_rank: Vec<RankFigures>,
+    /// Per thread, rank by rank.
+    pub per_thread: Vec<ThreadFigures>,
+    /// Where `--threads` took its count from.
+    pub threads_from: String,
 }
 
 /// What one host did: its ranks together.
@@ -177,6 +214,13 @@ pub struct Report {
     pub batches: u64,
     /// Number of MPI ranks.
     pub ranks: u64,
+    /// Threads per rank (`--threads`); reports from before threads read as 1.
+    #[serde(default = "one")]
+    pub threads: u64,
+    /// Where the thread count came from: `--threads`, `SLURM_CPUS_PER_TASK`,
+    /// `OMP_NUM_THREADS` or `default`.
+    #[serde(default)]
+    pub threads_from: String,
     /// Batches counted (all of them when complete), resumed ones included.
     #[serde(default)]
     pub batches_done: u64,
@@ -227,7 +271,8 @@ pub struct Report {
     pub wall_seconds: f64,
     /// Process start until all ranks were ready to compute.
     pub setup_seconds: f64,
-    /// Counting-loop time over ranks, less the time moving per-batch counts.
+    /// Counting-loop time over every thread of every rank, less the time
+    /// moving per-batch counts.
     pub compute_seconds: Spread,
     /// The reduction and gathers, after every rank has counted.
     pub reduce_seconds: f64,
@@ -240,14 +285,27 @@ pub struct Report {
     /// samples_per_second / ranks.
     #[serde(deserialize_with = "nan_if_null")]
     pub samples_per_second_per_rank: f64,
-    /// max / mean compute seconds − 1.
+    /// samples_per_second / (ranks × threads).
+    #[serde(default, deserialize_with = "nan_if_null")]
+    pub samples_per_second_per_core: f64,
+    /// max / mean compute seconds (over threads) − 1.
     #[serde(deserialize_with = "nan_if_null")]
     pub load_imbalance: f64,
     /// Distinct hosts, in order of their first rank.
     pub hosts: Vec<String>,
-    /// Whether some host ran more ranks than it gives the job CPUs.
+    /// Whether some host ran more threads (ranks × threads) than it gives the
+    /// job CPUs.
     #[serde(default)]
     pub oversubscribed: bool,
+    /// What is wrong with where the ranks ran, one sentence each (`[]` when
+    /// all is well): overlapping affinity masks, more threads than a mask's
+    /// CPUs, an oversubscribed host. See [`crate::placement`].
+    #[serde(default)]
+    pub placement_warnings: Vec<String>,
+    /// Ranks and hosts that counted markedly slower than the median (see
+    /// [`crate::placement`] for the rule).
+    #[serde(default)]
+    pub outliers: Vec<Outlier>,
     /// Each host: its ranks, CPUs, compute seconds and throughput (HDF5 `/hosts`).
     #[serde(default)]
     pub per_host: Vec<HostFigures>,
@@ -257,9 +315,17 @@ pub struct Report {
     /// Per-rank figures (HDF5 `/ranks`; not in JSON).
     #[serde(skip)]
     pub per_rank: Vec<RankFigures>,
+    /// Per-thread figures (HDF5 `/threads`; not in JSON).
+    #[serde(skip)]
+    pub per_thread: Vec<ThreadFigures>,
     /// The completed batches (HDF5 `/done`; not in JSON).
     #[serde(skip)]
     pub done: Intervals,
+}
+
+/// Threads per rank in a report from before `--threads`.
+fn one() -> u64 {
+    1
 }
 
 /// A float the JSON view may hold as `null`: serde_json writes a non-finite
@@ -275,7 +341,7 @@ impl Report {
     pub fn new(
         config: &Config,
         outcome: Outcome,
-        per_rank: Vec<RankFigures>,
+        figures: Figures,
         timings: Timings,
         started_at: String,
         slurm: Option<Slurm>,
@@ -287,7 +353,13 @@ impl Report {
         let est = Estimate::new(inside, samples_done);
         let (verdict, verdict_reason) = verdict(&est, outcome.dispersion.as_ref());
         let pi = std::f64::consts::PI;
-        let compute: Vec<f64> = per_rank.iter().map(|r| r.compute_seconds).collect();
+        let Figures {
+            per_rank,
+            per_thread,
+            threads_from,
+        } = figures;
+        let threads = per_rank.first().map_or(1, |r| r.threads);
+        let compute: Vec<f64> = per_thread.iter().map(|t| t.compute_seconds).collect();
         let compute_seconds = Spread::of(&compute);
         let samples_per_second =
             (samples_done - outcome.resumed_samples) as f64 / compute_seconds.max;
@@ -301,10 +373,7 @@ impl Report {
             seen
         };
         let hosts = distinct(|r| &r.host);
-        let oversubscribed = hosts.iter().any(|h| {
-            let on_host: Vec<&RankFigures> = per_rank.iter().filter(|r| &r.host == h).collect();
-            on_host.len() as u64 > on_host[0].cpus
-        });
+        let cores = (per_rank.len() as u64 * threads) as f64;
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
             complete: batches_done == plan.batches
@@ -323,6 +392,8 @@ impl Report {
             batch_size: plan.batch_size,
             batches: plan.batches,
             ranks: per_rank.len() as u64,
+            threads,
+            threads_from,
             batches_done,
             samples_done,
             resumed_batches: outcome.resumed_batches,
@@ -346,16 +417,20 @@ impl Report {
             write_seconds: timings.write,
             samples_per_second,
             samples_per_second_per_rank: samples_per_second / per_rank.len() as f64,
+            samples_per_second_per_core: samples_per_second / cores,
             load_imbalance: if compute_seconds.mean > 0.0 {
                 compute_seconds.max / compute_seconds.mean - 1.0
             } else {
                 0.0
             },
             hosts,
-            oversubscribed,
+            oversubscribed: placement::oversubscribed(&per_rank),
+            placement_warnings: placement::warnings(&per_rank),
+            outliers: placement::outliers(&per_rank, &per_thread),
             per_host: HostFigures::of(&per_rank),
             slurm,
             per_rank,
+            per_thread,
             done: outcome.done,
         }
     }

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::placement::cpu_list;
 
 /// The lines of the block, key and value in two columns.
 struct Block(String);
@@ -91,12 +92,16 @@ fn placement(b: &mut Block, r: &Report) {
             r.hosts.len(),
             r.hosts.join(", "),
             if r.oversubscribed {
-                " (oversubscribed: more ranks than CPUs)"
+                " (oversubscribed: more threads than CPUs)"
             } else {
                 ""
             }
         ),
     );
+    b.line("binding", binding(r));
+    for o in &r.outliers {
+        b.line("SLOW", o.sentence());
+    }
     if r.per_host.len() > 1 {
         for h in &r.per_host {
             let ranks = match (h.ranks.first(), h.ranks.last()) {
@@ -121,6 +126,53 @@ fn placement(b: &mut Block, r: &Report) {
             );
         }
     }
+}
+
+/// Ranks × threads and where they ran, in one line: each rank's affinity mask
+/// and the CPUs its threads finished on (the first four ranks), and how many
+/// placement warnings there are.
+fn binding(r: &Report) -> String {
+    const SHOWN: usize = 4;
+    let ranks: Vec<String> = r
+        .per_rank
+        .iter()
+        .enumerate()
+        .take(SHOWN)
+        .map(|(i, rank)| {
+            let mut ran: Vec<u32> = r
+                .per_thread
+                .iter()
+                .filter(|t| t.rank == i as u64)
+                .filter_map(|t| t.cpu)
+                .collect();
+            ran.sort_unstable();
+            ran.dedup();
+            format!(
+                "rank {i} on {} (ran on {})",
+                cpu_list(&rank.affinity),
+                cpu_list(&ran)
+            )
+        })
+        .collect();
+    let more = if r.per_rank.len() > SHOWN {
+        ", …"
+    } else {
+        ""
+    };
+    let warned = match r.placement_warnings.len() {
+        0 => String::new(),
+        1 => "; 1 placement warning".into(),
+        n => format!("; {n} placement warnings"),
+    };
+    format!(
+        "{} ranks × {} threads = {} cores ({} from {}); {}{more}{warned}",
+        r.ranks,
+        r.threads,
+        r.ranks * r.threads,
+        r.threads,
+        r.threads_from,
+        ranks.join(", ")
+    )
 }
 
 /// The label and the Slurm job.
@@ -161,8 +213,8 @@ fn timings(b: &mut Block, r: &Report, files: &str) {
     b.line(
         "throughput",
         format!(
-            "{:.4e} samples/s ({:.4e} per rank)",
-            r.samples_per_second, r.samples_per_second_per_rank
+            "{:.4e} samples/s ({:.4e} per rank, {:.4e} per core)",
+            r.samples_per_second, r.samples_per_second_per_rank, r.samples_per_second_per_core
         ),
     );
     b.line(

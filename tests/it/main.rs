@@ -17,4 +17,5 @@ mod restart;
 mod slurm;
 mod study;
 mod target;
+mod threads;
 mod util;

@@ -127,10 +127,17 @@ fn json_hdf5_and_stdout_agree() {
 
     let file = hdf5::File::open(dir.path().join("rep.h5")).unwrap();
     for (key, value) in report.as_object().unwrap() {
-        if key != "per_host" {
+        if key != "per_host" && key != "outliers" {
             assert_attrs_equal_json(&file, key, value);
         }
     }
+    // outliers is the /outliers table, a row per entry.
+    let outlier_hosts: Vec<VarLenUnicode> =
+        file.dataset("outliers/host").unwrap().read_raw().unwrap();
+    assert_eq!(
+        outlier_hosts.len(),
+        report["outliers"].as_array().unwrap().len()
+    );
     // per_host is the /hosts table: one host here, all three ranks.
     let per_host = report["per_host"].as_array().unwrap();
     assert_eq!(per_host.len(), 1);

@@ -165,6 +165,18 @@ fn interrupt(
     after: Duration,
     signals: &[&str],
 ) -> u64 {
+    interrupt_shaped(dir, name, (ranks, &[]), resume, after, signals)
+}
+
+/// [`interrupt`] on `ranks` with `extra` flags (`--threads 2`).
+fn interrupt_shaped(
+    dir: &Path,
+    name: &str,
+    (ranks, extra): (usize, &[&str]),
+    resume: bool,
+    after: Duration,
+    signals: &[&str],
+) -> u64 {
     let ck = dir.join("ck.h5");
     let mut args = vec![
         "--checkpoint",
@@ -174,6 +186,7 @@ fn interrupt(
         "--output",
         name,
     ];
+    args.extend(extra);
     if resume {
         args.extend(["--resume", "ck.h5"]);
     } else {
@@ -223,22 +236,25 @@ fn wait_for_absent(path: &Path) {
 
 /// Resumes the checkpoint on `ranks` to the end; returns the final report.
 fn resume_to_end(dir: &Path, name: &str, ranks: usize) -> Value {
-    let run = mcpi(
-        Some(ranks),
-        &[
-            "run",
-            "-q",
-            "--samples",
-            "1e10",
-            "--batch-size",
-            "5e7",
-            "--resume",
-            "ck.h5",
-            "--output",
-            name,
-        ],
-        dir,
-    );
+    resume_shaped(dir, name, (ranks, &[]))
+}
+
+/// [`resume_to_end`] on `ranks` with `extra` flags.
+fn resume_shaped(dir: &Path, name: &str, (ranks, extra): (usize, &[&str])) -> Value {
+    let mut args = vec![
+        "run",
+        "-q",
+        "--samples",
+        "1e10",
+        "--batch-size",
+        "5e7",
+        "--resume",
+        "ck.h5",
+        "--output",
+        name,
+    ];
+    args.extend(extra);
+    let run = mcpi(Some(ranks), &args, dir);
     assert_eq!(run.status, 0, "{run:?}");
     json(&dir.join(format!("{name}.json")))
 }
@@ -266,6 +282,29 @@ fn sigterm_mid_run_then_resume_on_another_rank_count() {
         assert_eq!(report["ranks"], to as u64);
         assert_eq!(checkpoint_batches(&dir.path().join("ck.h5")), 200);
     }
+}
+
+#[test]
+fn threaded_runs_stop_checkpoint_and_resume_on_another_shape() {
+    let want = reference_inside();
+    let dir = Scratch::new("restart-threads");
+    // 2 ranks × 2 threads, stopped; then 1 rank × 3 threads, to the end.
+    let done = interrupt_shaped(
+        dir.path(),
+        "part",
+        (2, &["--threads", "2"]),
+        false,
+        Duration::from_millis(300),
+        &["TERM"],
+    );
+    let report = resume_shaped(dir.path(), "final", (1, &["--threads", "3"]));
+    assert_eq!(report["inside"], want, "stopped after {done} batches");
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["resumed_batches"], done);
+    assert_eq!(
+        (report["ranks"].clone(), report["threads"].clone()),
+        (1.into(), 3.into())
+    );
 }
 
 #[test]

@@ -132,8 +132,23 @@ impl Drop for JobTmp {
     }
 }
 
+/// Runs `mpirun -q OPTIONS WRAPPER… mcpi ARGS` in `dir`: launcher options
+/// (binding, mapping) and a wrapper such as `taskset -c 0`.
+pub fn mcpi_wrapped(options: &[&str], wrapper: &[&str], args: &[&str], dir: &Path) -> Run {
+    let mut cmd = Command::new("mpirun");
+    cmd.arg("-q").args(options).args(wrapper);
+    cmd.arg(env!("CARGO_BIN_EXE_mcpi")).args(args);
+    run_with_timeout(cmd, dir)
+}
+
 fn run_with_timeout(mut cmd: Command, dir: &Path) -> Run {
     let what = format!("{cmd:?}");
+    // `--threads auto` reads these: a test sets them itself or runs without.
+    for var in ["OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK"] {
+        if !cmd.get_envs().any(|(k, _)| k == var) {
+            cmd.env_remove(var);
+        }
+    }
     let tmp = JobTmp::new();
     cmd.env("TMPDIR", &tmp.0);
     cmd.current_dir(dir)
