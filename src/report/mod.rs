@@ -177,6 +177,9 @@ pub struct Report {
     pub batches: u64,
     /// Number of MPI ranks.
     pub ranks: u64,
+    /// Threads per rank (`--threads`).
+    #[serde(default = "one")]
+    pub threads: u64,
     /// Batches counted (all of them when complete), resumed ones included.
     #[serde(default)]
     pub batches_done: u64,
@@ -262,6 +265,11 @@ pub struct Report {
     pub done: Intervals,
 }
 
+/// Reports written before `--threads` ran one thread per rank.
+fn one() -> u64 {
+    1
+}
+
 /// A float the JSON view may hold as `null`: serde_json writes a non-finite
 /// float (the z-score of a run with no error bar, say) as `null`, and reading
 /// the report back must accept it, as NaN.
@@ -323,6 +331,7 @@ impl Report {
             batch_size: plan.batch_size,
             batches: plan.batches,
             ranks: per_rank.len() as u64,
+            threads: 1,
             batches_done,
             samples_done,
             resumed_batches: outcome.resumed_batches,
