@@ -103,8 +103,8 @@ pub struct StudyArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Scaling kind: strong (same total samples), weak (same samples per rank),
-    /// or auto (whichever the reports share).
+    /// Scaling kind: strong (same total samples), weak (same samples per core,
+    /// ranks x threads), or auto (whichever the reports share).
     #[arg(long, value_name = "KIND", default_value = "auto", value_parser = one_of::<Kind>(&["strong", "weak", "auto"]))]
     pub kind: Kind,
 
@@ -116,7 +116,7 @@ pub struct StudyArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
 
-    /// Also draw speedup and efficiency against ranks as SVG.
+    /// Also draw speedup and efficiency against cores as SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 

@@ -1,11 +1,25 @@
 //! `mcpi study`: turns a set of JSON reports into scaling series — runs grouped
-//! by configuration and rank count, repeats reduced to their median — and shows
-//! each as a table (text, Markdown, CSV) and a plot of speedup and efficiency.
+//! by configuration, ranks and threads per rank, repeats reduced to their median —
+//! and shows each as a table (text, Markdown, CSV) and a plot.
 //!
-//! Runs are only compared when they can be: same label, seed, batch size, stream
-//! layout and kernel, and either the same total samples (strong scaling) or the
-//! same samples per rank (weak scaling). Anything else is a separate series, or
-//! refused with a message that says why.
+//! A run's cores are its ranks × threads per rank (`threads`; 1 in reports
+//! written before `--threads`). Runs are only compared when they can be: same
+//! label, version, seed, batch size, stream layout and kernel, and either the
+//! same total samples (strong scaling) or the same samples per core (weak
+//! scaling). Anything else is a separate series, or refused with a message that
+//! says why. Within one such group (one [`Setting`], one fixed sample count):
+//!
+//! - **scaling series**, one per threads-per-rank value: its runs vary the
+//!   ranks, so the cores; one row per (ranks, nodes); speedup and efficiency
+//!   against the row with the fewest cores;
+//! - **hybrid series**, one per cores value at which the runs have more than one
+//!   (ranks, threads) shape: one row per (threads, nodes), fewest threads first;
+//!   speed relative to the first row (one thread per rank, when there is one).
+//!
+//! Every run is in exactly one scaling series and at most one hybrid series:
+//! 1×1, 2×1, 1×2 and 2×2 at one total give a strong series for 1 thread
+//! (1×1, 2×1), one for 2 threads (1×2, 2×2), and a hybrid series at 2 cores
+//! (2×1, 1×2). Repeats (same ranks, threads and nodes) are one row, their median.
 
 pub mod plot;
 pub mod table;
@@ -70,12 +84,12 @@ impl StudyError {
 /// Which scaling a series shows (`--kind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// Fixed total samples, more ranks: how much faster.
+    /// Fixed total samples, more cores: how much faster.
     Strong,
-    /// Fixed samples per rank, more ranks: how much more in the same time.
+    /// Fixed samples per core, more cores: how much more in the same time.
     Weak,
     /// Strong when every run has the same total samples, weak when every run has
-    /// the same samples per rank.
+    /// the same samples per core.
     Auto,
 }
 
@@ -115,6 +129,39 @@ impl Run {
     /// Nodes the run used: its distinct hosts.
     pub fn nodes(&self) -> u64 {
         self.report.hosts.len().max(1) as u64
+    }
+
+    /// Cores the run used: ranks × threads per rank (checked not to overflow
+    /// when the report was read).
+    pub fn cores(&self) -> u64 {
+        self.report.ranks * self.report.threads
+    }
+}
+
+/// What a series varies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// The cores, through the ranks, at a fixed number of threads per rank.
+    Scaling {
+        /// Strong or weak.
+        kind: Kind,
+        /// Threads per rank, the same in every row.
+        threads: u64,
+    },
+    /// How a fixed number of cores is split into ranks × threads.
+    Hybrid {
+        /// Cores, the same in every row.
+        cores: u64,
+    },
+}
+
+impl Sweep {
+    /// `strong`, `weak` or `hybrid`: the CSV's `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sweep::Scaling { kind, .. } => kind.name(),
+            Sweep::Hybrid { .. } => "hybrid",
+        }
     }
 }
 
@@ -179,11 +226,15 @@ impl Summary {
     }
 }
 
-/// One row of a series: every run at one (ranks, nodes).
+/// One row of a series: every run at one (ranks, threads, nodes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// MPI ranks.
     pub ranks: u64,
+    /// Threads per rank.
+    pub threads: u64,
+    /// ranks × threads.
+    pub cores: u64,
     /// Nodes (distinct hosts).
     pub nodes: u64,
     /// Number of runs (repeats).
@@ -196,36 +247,61 @@ pub struct Row {
     pub compute: Summary,
     /// samples / median wall seconds.
     pub samples_per_second: f64,
-    /// Throughput relative to the first row, times its rank count: p0·R(p)/R(p0).
+    /// Throughput relative to the series' first row, R/R₀ (strong scaling:
+    /// T₀/T): the speedup of a scaling series, the relative speed of a hybrid one.
     pub speedup: f64,
-    /// speedup / ranks.
+    /// speedup / (cores / cores of the first row); a hybrid row's equals its
+    /// speedup.
     pub efficiency: f64,
-    /// Karp–Flatt serial fraction (1/S − 1/p)/(1 − 1/p): strong scaling, p > 1.
+    /// Karp–Flatt serial fraction (1/S − 1/p)/(1 − 1/p), p = cores / cores of
+    /// the first row: strong scaling, p > 1.
     pub serial_fraction: Option<f64>,
     /// Whether some run had more ranks than CPUs on a host.
     pub oversubscribed: bool,
 }
 
-/// A scaling series: comparable runs, one row per rank count.
+/// A series: comparable runs, one row per shape (ranks, threads) and node count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
-    /// Strong or weak.
-    pub kind: Kind,
+    /// What varies: the cores (strong or weak scaling) or the shape (hybrid).
+    pub sweep: Sweep,
     /// What the runs share.
     pub setting: Setting,
-    /// Strong: the total samples; weak: the samples per rank.
+    /// Strong and hybrid: the total samples; weak: the samples per core.
     pub fixed_samples: u64,
-    /// Rows by ranks, then nodes.
+    /// Scaling: rows by cores, then nodes; hybrid: by threads, then nodes. The
+    /// first row is the base of speedup and relative speed.
     pub rows: Vec<Row>,
+}
+
+/// `1 thread`, `2 threads`.
+fn threads_text(threads: u64) -> String {
+    format!("{threads} thread{}", if threads == 1 { "" } else { "s" })
 }
 
 impl Series {
     /// A one-line description: kind, what stays fixed, the setting.
     pub fn title(&self) -> String {
         let s = &self.setting;
-        let fixed = match self.kind {
-            Kind::Weak => format!("{} samples per rank", sci(self.fixed_samples as f64)),
-            _ => format!("{} samples", sci(self.fixed_samples as f64)),
+        let n = sci(self.fixed_samples as f64);
+        let what = match self.sweep {
+            // With one thread per rank a core is a rank.
+            Sweep::Scaling {
+                kind: Kind::Weak,
+                threads,
+            } => format!(
+                "weak scaling, {n} samples per {}, {} per rank",
+                if threads == 1 { "rank" } else { "core" },
+                threads_text(threads)
+            ),
+            Sweep::Scaling { kind, threads } => format!(
+                "{} scaling, {n} samples, {} per rank",
+                kind.name(),
+                threads_text(threads)
+            ),
+            Sweep::Hybrid { cores } => {
+                format!("hybrid ranks x threads, {cores} cores, {n} samples")
+            }
         };
         let label = if s.label.is_empty() {
             String::new()
@@ -233,24 +309,33 @@ impl Series {
             format!("{}: ", s.label)
         };
         format!(
-            "{label}{} scaling, {fixed}, batch {}, seed {}, kernel {}",
-            self.kind.name(),
+            "{label}{what}, batch {}, seed {}, kernel {}",
             sci(s.batch_size as f64),
             s.seed,
             s.kernel
         )
     }
 
-    /// A short name for legends.
+    /// A short name for legends: the label (or kind) and what stays fixed.
     pub fn short_name(&self) -> String {
         let label = if self.setting.label.is_empty() {
-            self.kind.name().to_string()
+            self.sweep.name().to_string()
         } else {
             self.setting.label.clone()
         };
-        match self.kind {
-            Kind::Weak => format!("{label} ({}/rank)", sci(self.fixed_samples as f64)),
-            _ => format!("{label} ({})", sci(self.fixed_samples as f64)),
+        let n = sci(self.fixed_samples as f64);
+        match self.sweep {
+            Sweep::Scaling {
+                kind: Kind::Weak,
+                threads: 1,
+            } => format!("{label} ({n}/rank)"),
+            Sweep::Scaling {
+                kind: Kind::Weak,
+                threads,
+            } => format!("{label} ({n}/core, {})", threads_text(threads)),
+            Sweep::Scaling { threads: 1, .. } => format!("{label} ({n})"),
+            Sweep::Scaling { threads, .. } => format!("{label} ({n}, {})", threads_text(threads)),
+            Sweep::Hybrid { cores } => format!("{label} ({cores} cores, {n})"),
         }
     }
 }
@@ -323,11 +408,20 @@ fn read_run(path: &Path) -> Result<Run, UsageError> {
         bad(format!("not an mcpi report ({why})"))
     })?;
     if report.ranks == 0
+        || report.threads == 0
         || report.samples == 0
         || report.wall_seconds.is_nan()
         || report.wall_seconds <= 0.0
     {
-        return Err(bad("not an mcpi report (no ranks, samples or time)".into()));
+        return Err(bad(
+            "not an mcpi report (no ranks, threads, samples or time)".into(),
+        ));
+    }
+    if report.ranks.checked_mul(report.threads).is_none() {
+        return Err(bad(format!(
+            "not an mcpi report ({} ranks x {} threads overflows)",
+            report.ranks, report.threads
+        )));
     }
     // Every figure a study derives must be finite: a wall time so small that the
     // throughput overflows says nothing about scaling (and would break the plot).
@@ -344,8 +438,8 @@ fn read_run(path: &Path) -> Result<Run, UsageError> {
     })
 }
 
-/// Groups `runs` into series. Incomplete runs are left out (and returned, so the
-/// caller can say so).
+/// Groups `runs` into series (see the module doc for the rule). Incomplete runs
+/// are left out (and returned, so the caller can say so).
 pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), StudyError> {
     // Incomplete runs, and resumed ones (whose times cover only their last
     // part), say nothing about scaling.
@@ -365,50 +459,87 @@ pub fn series(runs: Vec<Run>, kind: Kind) -> Result<(Vec<Series>, Vec<Run>), Stu
             Kind::Auto => auto_kind(&setting, &runs)?,
             k => k,
         };
-        // Weak: the samples per rank, and any remainder, so 1000 and 1001 samples
-        // on 2 ranks are not one row.
+        // Weak: the samples per core, and any remainder, so 1000 and 1001 samples
+        // on 2 cores are not one row.
         let mut by_fixed: BTreeMap<(u64, u64), Vec<Run>> = BTreeMap::new();
         for run in runs {
-            let (n, p) = (run.report.samples, run.report.ranks);
+            let (n, c) = (run.report.samples, run.cores());
             let fixed = match kind {
-                Kind::Weak => (n / p, n % p),
+                Kind::Weak => (n / c, n % c),
                 _ => (n, 0),
             };
             by_fixed.entry(fixed).or_default().push(run);
         }
         for ((fixed_samples, _), runs) in by_fixed {
-            let rows = rows(kind, &runs);
-            if let Some(r) = rows
-                .iter()
-                .find(|r| !(r.speedup.is_finite() && r.efficiency.is_finite()))
-            {
-                return Err(StudyError::NotFinite(format!(
-                    "the speedup of {} rank(s) is not finite: its runs' times are too far from the others' ({})",
-                    r.ranks,
-                    runs.iter().map(|x| x.path.display().to_string()).collect::<Vec<_>>().join(", ")
-                )));
+            for series in group(kind, &setting, fixed_samples, &runs) {
+                check_finite(&series, &runs)?;
+                out.push(series);
             }
-            out.push(Series {
-                kind,
-                setting: setting.clone(),
-                fixed_samples,
-                rows,
-            });
         }
     }
     Ok((out, partial))
 }
 
+/// The series of comparable `runs`: one scaling series per threads per rank,
+/// then one hybrid series per cores value with more than one (ranks, threads).
+fn group(kind: Kind, setting: &Setting, fixed_samples: u64, runs: &[Run]) -> Vec<Series> {
+    let mut by_threads: BTreeMap<u64, Vec<&Run>> = BTreeMap::new();
+    let mut by_cores: BTreeMap<u64, Vec<&Run>> = BTreeMap::new();
+    for run in runs {
+        by_threads.entry(run.report.threads).or_default().push(run);
+        by_cores.entry(run.cores()).or_default().push(run);
+    }
+    let scaling = by_threads.into_iter().map(|(threads, runs)| Series {
+        sweep: Sweep::Scaling { kind, threads },
+        setting: setting.clone(),
+        fixed_samples,
+        rows: rows(kind, &runs),
+    });
+    let hybrid = by_cores
+        .into_iter()
+        .filter(|(_, runs)| {
+            let shape = |r: &Run| (r.report.ranks, r.report.threads);
+            runs.iter().any(|r| shape(r) != shape(runs[0]))
+        })
+        .map(|(cores, runs)| Series {
+            sweep: Sweep::Hybrid { cores },
+            setting: setting.clone(),
+            // The same cores: the same total, strong or weak.
+            fixed_samples: runs[0].report.samples,
+            rows: rows(kind, &runs),
+        });
+    scaling.chain(hybrid).collect()
+}
+
+/// Refuses a series with a speedup or efficiency that is not finite.
+fn check_finite(series: &Series, runs: &[Run]) -> Result<(), StudyError> {
+    match series
+        .rows
+        .iter()
+        .find(|r| !(r.speedup.is_finite() && r.efficiency.is_finite()))
+    {
+        None => Ok(()),
+        Some(r) => Err(StudyError::NotFinite(format!(
+            "the speedup of {} rank(s) x {} thread(s) is not finite: its runs' times are too far \
+             from the others' ({})",
+            r.ranks,
+            r.threads,
+            runs.iter()
+                .map(|x| x.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// Strong when all runs share the total samples, weak when they share the
-/// samples per rank; otherwise the runs cannot be told apart and are refused.
+/// samples per core; otherwise the runs cannot be told apart and are refused.
 fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, StudyError> {
-    let same = |f: &dyn Fn(&Report) -> (u64, u64)| {
-        runs.windows(2).all(|w| f(&w[0].report) == f(&w[1].report))
-    };
-    if same(&|r| (r.samples, 0)) {
+    let same = |f: &dyn Fn(&Run) -> (u64, u64)| runs.windows(2).all(|w| f(&w[0]) == f(&w[1]));
+    if same(&|r| (r.report.samples, 0)) {
         return Ok(Kind::Strong);
     }
-    if same(&|r| (r.samples / r.ranks, r.samples % r.ranks)) {
+    if same(&|r| (r.report.samples / r.cores(), r.report.samples % r.cores())) {
         return Ok(Kind::Weak);
     }
     // Two runs that show the conflict: the first, and one with another total.
@@ -421,9 +552,10 @@ fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, StudyError> {
         .iter()
         .map(|r| {
             format!(
-                "{} samples on {} rank(s) in {}",
+                "{} samples on {} rank(s) x {} in {}",
                 sci(r.report.samples as f64),
                 r.report.ranks,
+                threads_text(r.report.threads),
                 r.path.display()
             )
         })
@@ -435,44 +567,42 @@ fn auto_kind(setting: &Setting, runs: &[Run]) -> Result<Kind, StudyError> {
     };
     Err(StudyError::Mixed(format!(
         "reports{label} mix total samples that fit neither strong scaling (same total) nor weak \
-         scaling (same per rank), e.g. {}: choose --kind strong or --kind weak, or keep the \
-         studies apart (--label)",
+         scaling (same per core, ranks x threads), e.g. {}: choose --kind strong or --kind weak, \
+         or keep the studies apart (--label)",
         seen.join(" and ")
     )))
 }
 
-/// The rows of one series, with speedup against its smallest rank count.
-fn rows(kind: Kind, runs: &[Run]) -> Vec<Row> {
-    let mut groups: BTreeMap<(u64, u64), Vec<&Run>> = BTreeMap::new();
+/// The rows of one series from its `runs`: one per (ranks, threads, nodes),
+/// ordered by cores (a scaling series, whose threads are fixed) or by threads
+/// (a hybrid one, whose cores are), then nodes; speedup against the first row.
+fn rows(kind: Kind, runs: &[&Run]) -> Vec<Row> {
+    let mut groups: BTreeMap<(u64, u64, u64, u64), Vec<&Run>> = BTreeMap::new();
     for run in runs {
+        let (r, t) = (run.report.ranks, run.report.threads);
+        // One of the two is the same in every run: the key orders by the other.
         groups
-            .entry((run.report.ranks, run.nodes()))
+            .entry((run.cores(), t, r, run.nodes()))
             .or_default()
             .push(run);
     }
     let mut rows: Vec<Row> = groups
         .into_iter()
-        .map(|((ranks, nodes), runs)| {
-            let wall = Summary::of(
-                &runs
-                    .iter()
-                    .map(|r| r.report.wall_seconds)
-                    .collect::<Vec<_>>(),
-            );
-            let compute = Summary::of(
-                &runs
-                    .iter()
-                    .map(|r| r.report.compute_seconds.max)
-                    .collect::<Vec<_>>(),
-            );
+        .map(|((cores, threads, ranks, nodes), runs)| {
+            let summary = |f: fn(&Report) -> f64| {
+                Summary::of(&runs.iter().map(|r| f(&r.report)).collect::<Vec<_>>())
+            };
+            let wall = summary(|r| r.wall_seconds);
             let samples = runs[0].report.samples;
             Row {
                 ranks,
+                threads,
+                cores,
                 nodes,
                 runs: runs.len(),
                 samples,
                 wall,
-                compute,
+                compute: summary(|r| r.compute_seconds.max),
                 samples_per_second: samples as f64 / wall.median,
                 speedup: 1.0,
                 efficiency: 1.0,
@@ -481,13 +611,12 @@ fn rows(kind: Kind, runs: &[Run]) -> Vec<Row> {
             }
         })
         .collect();
-    let (p0, r0) = (rows[0].ranks as f64, rows[0].samples_per_second);
-    let rows_p0 = rows[0].ranks;
+    let (c0, r0) = (rows[0].cores, rows[0].samples_per_second);
     for row in &mut rows {
-        let p = row.ranks as f64;
-        row.speedup = p0 * row.samples_per_second / r0;
+        let p = row.cores as f64 / c0 as f64;
+        row.speedup = row.samples_per_second / r0;
         row.efficiency = row.speedup / p;
-        if kind == Kind::Strong && row.ranks > 1 && row.ranks > rows_p0 {
+        if kind == Kind::Strong && row.cores > c0 {
             row.serial_fraction = Some((1.0 / row.speedup - 1.0 / p) / (1.0 - 1.0 / p));
         }
     }

@@ -1,11 +1,13 @@
-//! The plot of a study, as SVG: speedup against ranks (log–log, with the ideal
-//! line) beside parallel efficiency against ranks, one colour per series;
-//! oversubscribed points are hollow.
+//! The plot of a study, as SVG: speedup against cores (log–log, with the ideal
+//! line from each series' first row) beside parallel efficiency against cores,
+//! and, when there are hybrid series, a third panel: their relative speed against
+//! threads per rank at fixed cores. One colour per series; oversubscribed points
+//! are hollow.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{Kind, Series};
+use super::{Kind, Row, Series, Sweep};
 
 /// Distinct colours (Tableau 10).
 const COLOURS: [RGBColor; 6] = [
@@ -26,7 +28,7 @@ pub fn svg(series: &[Series]) -> String {
     out
 }
 
-/// `2^v` as a rank count when `v` is (nearly) whole, else no label.
+/// `2^v` as a count when `v` is (nearly) whole, else no label.
 fn pow2_label(v: &f64) -> String {
     if (v - v.round()).abs() < 1e-6 {
         format!("{}", 2f64.powi(v.round() as i32))
@@ -44,48 +46,86 @@ type Drawn = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 /// The colour of the ideal lines and the notes.
 const GREY: RGBColor = RGBColor(120, 120, 120);
 
+/// A series and its place in the list, which picks its colour.
+type Numbered<'a> = (usize, &'a Series);
+
+/// The colour of the `i`th series.
+fn colour(i: usize) -> RGBColor {
+    COLOURS[i % COLOURS.len()]
+}
+
+/// Log2 axis limits around `values` (not empty), at least one doubling wide.
+fn log2_range(values: impl Iterator<Item = u64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((u64::MAX, 1), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let x0 = (lo as f64).log2().floor() - 0.25;
+    let x1 = (hi as f64).log2().ceil().max(x0 + 1.0) + 0.25;
+    (x0, x1)
+}
+
 fn draw(series: &[Series], out: &mut String) -> Drawn {
-    let root = SVGBackend::with_string(out, (1100, 480)).into_drawing_area();
+    let (scaling, hybrid): (Vec<Numbered>, Vec<Numbered>) = series
+        .iter()
+        .enumerate()
+        .partition(|(_, s)| matches!(s.sweep, Sweep::Scaling { .. }));
+    let panels = if hybrid.is_empty() { 2 } else { 3 };
+    let root = SVGBackend::with_string(out, (550 * panels, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let kinds: Vec<&str> = {
-        let mut k: Vec<&str> = series.iter().map(|s| s.kind.name()).collect();
+        let mut k: Vec<&str> = scaling.iter().map(|(_, s)| s.sweep.name()).collect();
         k.sort();
         k.dedup();
         k
     };
-    let root = root.titled(&format!("mcpi {} scaling", kinds.join(" and ")), (FONT, 22))?;
-    let (left, right) = root.split_horizontally(550);
-    let ranks = series.iter().flat_map(|s| s.rows.iter().map(|r| r.ranks));
-    let (lo, hi) = ranks.fold((u64::MAX, 1), |(lo, hi), r| (lo.min(r), hi.max(r)));
-    let x0 = (lo as f64).log2().floor() - 0.25;
-    let x1 = (hi as f64).log2().ceil().max(x0 + 1.0) + 0.25;
-    speedup(&left, series, x0, x1)?;
-    efficiency(&right, series, x0, x1)?;
-    notes(&right, series)?;
+    let mut title = format!("mcpi {} scaling", kinds.join(" and "));
+    if !hybrid.is_empty() {
+        title.push_str(", hybrid ranks x threads");
+    }
+    let root = root.titled(&title, (FONT, 22))?;
+    let areas = root.split_evenly((1, panels as usize));
+    let cores = scaling
+        .iter()
+        .flat_map(|(_, s)| s.rows.iter().map(|r| r.cores));
+    let (x0, x1) = log2_range(cores);
+    speedup(&areas[0], &scaling, x0, x1)?;
+    efficiency(&areas[1], &scaling, x0, x1)?;
+    notes(&areas[1], series)?;
+    if let Some(area) = areas.get(2) {
+        shapes(area, &hybrid)?;
+    }
     root.present()?;
     Ok(())
 }
 
-/// A series' points: log2 ranks, `y` of the row, whether oversubscribed.
-fn points(s: &Series, y: &dyn Fn(&super::Row) -> f64) -> Vec<(f64, f64, bool)> {
+/// A series' points: log2 of `x` of the row, `y` of the row, whether
+/// oversubscribed.
+fn points(s: &Series, x: fn(&Row) -> u64, y: &dyn Fn(&Row) -> f64) -> Vec<(f64, f64, bool)> {
     s.rows
         .iter()
-        .map(|r| ((r.ranks as f64).log2(), y(r), r.oversubscribed))
+        .map(|r| ((x(r) as f64).log2(), y(r), r.oversubscribed))
         .collect()
 }
 
-/// Speedup against ranks, log2 on both axes, ideal scaling the diagonal.
-fn speedup(left: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
-    let top = series
-        .iter()
-        .flat_map(|s| s.rows.iter().map(|r| r.speedup.max(r.ranks as f64)))
+/// Ideal speedup of a row: its cores over those of its series' first row.
+fn ideal(s: &Series, r: &Row) -> f64 {
+    r.cores as f64 / s.rows[0].cores as f64
+}
+
+/// Speedup against cores, log2 on both axes; ideal scaling a diagonal through
+/// each series' first row (one line per distinct first-row cores).
+fn speedup(left: &Area, series: &[Numbered], x0: f64, x1: f64) -> Drawn {
+    let all = || {
+        series
+            .iter()
+            .flat_map(|(_, s)| s.rows.iter().map(move |r| (r.speedup, ideal(s, r))))
+    };
+    let top = all()
+        .map(|(s, i)| s.max(i))
         .fold(1.0, f64::max)
         .log2()
         .ceil()
         + 0.25;
-    let bottom = series
-        .iter()
-        .flat_map(|s| s.rows.iter().map(|r| r.speedup.min(r.ranks as f64)))
+    let bottom = all()
+        .map(|(s, i)| s.min(i))
         .fold(f64::INFINITY, f64::min)
         .max(1e-3)
         .log2()
@@ -99,7 +139,7 @@ fn speedup(left: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
         .build_cartesian_2d(x0..x1, bottom..top)?;
     chart
         .configure_mesh()
-        .x_desc("ranks")
+        .x_desc("cores (ranks x threads)")
         .y_desc("speedup")
         .x_label_formatter(&pow2_label)
         .y_label_formatter(&pow2_label)
@@ -109,19 +149,28 @@ fn speedup(left: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
         .axis_desc_style((FONT, 16))
         .label_style((FONT, 14))
         .draw()?;
-    chart
-        .draw_series(DashedLineSeries::new(
-            [(x0, x0), (x1, x1)],
+    let mut bases: Vec<u64> = series.iter().map(|(_, s)| s.rows[0].cores).collect();
+    bases.sort_unstable();
+    bases.dedup();
+    for (i, c0) in bases.into_iter().enumerate() {
+        // y = x - log2 c0, inside the chart.
+        let l0 = (c0 as f64).log2();
+        let (xa, xb) = (x0.max(bottom + l0), x1.min(top + l0));
+        let line = chart.draw_series(DashedLineSeries::new(
+            [(xa, xa - l0), (xb, xb - l0)],
             6,
             4,
             GREY.stroke_width(2),
-        ))?
-        .label("ideal")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
-    for (i, s) in series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let pts = points(s, &|r| r.speedup.log2());
-        draw_line(&mut chart, &pts, colour, Some(s.short_name()))?;
+        ))?;
+        if i == 0 {
+            line.label("ideal").legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2))
+            });
+        }
+    }
+    for &(i, s) in series {
+        let pts = points(s, |r| r.cores, &|r| r.speedup.log2());
+        draw_line(&mut chart, &pts, colour(i), Some(s.short_name()))?;
     }
     chart
         .configure_series_labels()
@@ -134,11 +183,11 @@ fn speedup(left: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
     Ok(())
 }
 
-/// Parallel efficiency in percent against ranks (log2).
-fn efficiency(right: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
+/// Parallel efficiency in percent against cores (log2).
+fn efficiency(right: &Area, series: &[Numbered], x0: f64, x1: f64) -> Drawn {
     let e_top = series
         .iter()
-        .flat_map(|s| s.rows.iter().map(|r| 100.0 * r.efficiency))
+        .flat_map(|(_, s)| s.rows.iter().map(|r| 100.0 * r.efficiency))
         .fold(100.0, f64::max)
         * 1.1;
     let mut chart = ChartBuilder::on(right)
@@ -149,7 +198,7 @@ fn efficiency(right: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
         .build_cartesian_2d(x0..x1, 0f64..e_top)?;
     chart
         .configure_mesh()
-        .x_desc("ranks")
+        .x_desc("cores (ranks x threads)")
         .y_desc("efficiency %")
         .x_label_formatter(&pow2_label)
         .x_labels(((x1 - x0).ceil() as usize + 1).max(3))
@@ -164,15 +213,59 @@ fn efficiency(right: &Area, series: &[Series], x0: f64, x1: f64) -> Drawn {
         4,
         GREY.stroke_width(2),
     ))?;
-    for (i, s) in series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        draw_line(
-            &mut chart,
-            &points(s, &|r| 100.0 * r.efficiency),
-            colour,
-            None,
-        )?;
+    for &(i, s) in series {
+        let pts = points(s, |r| r.cores, &|r| 100.0 * r.efficiency);
+        draw_line(&mut chart, &pts, colour(i), None)?;
     }
+    Ok(())
+}
+
+/// Hybrid series: relative speed against threads per rank (log2), the cores
+/// fixed along each line; 1 is the speed of its first row.
+fn shapes(area: &Area, series: &[Numbered]) -> Drawn {
+    let threads = series
+        .iter()
+        .flat_map(|(_, s)| s.rows.iter().map(|r| r.threads));
+    let (x0, x1) = log2_range(threads);
+    let top = series
+        .iter()
+        .flat_map(|(_, s)| s.rows.iter().map(|r| r.speedup))
+        .fold(1.0, f64::max)
+        * 1.25;
+    let mut chart = ChartBuilder::on(area)
+        .caption("hybrid: fixed cores, ranks x threads", (FONT, 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..x1, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("threads per rank (ranks = cores / threads)")
+        .y_desc("relative speed")
+        .x_label_formatter(&pow2_label)
+        .x_labels(((x1 - x0).ceil() as usize + 1).max(3))
+        .light_line_style(WHITE)
+        .y_label_formatter(&|v| format!("{v:.2}"))
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 14))
+        .draw()?;
+    chart.draw_series(DashedLineSeries::new(
+        [(x0, 1.0), (x1, 1.0)],
+        6,
+        4,
+        GREY.stroke_width(2),
+    ))?;
+    for &(i, s) in series {
+        let pts = points(s, |r| r.threads, &|r| r.speedup);
+        draw_line(&mut chart, &pts, colour(i), Some(s.short_name()))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }
 
@@ -181,7 +274,15 @@ fn notes(right: &Area, series: &[Series]) -> Drawn {
     let notes: Vec<&str> = [
         series
             .iter()
-            .any(|s| s.kind == Kind::Weak)
+            .any(|s| {
+                matches!(
+                    s.sweep,
+                    Sweep::Scaling {
+                        kind: Kind::Weak,
+                        ..
+                    }
+                )
+            })
             .then_some("weak: speedup = throughput gain"),
         series
             .iter()

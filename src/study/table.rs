@@ -1,13 +1,17 @@
 //! The tables of a study: aligned text for stdout, Markdown for a paper or a
-//! wiki, CSV for a spreadsheet. All three show the same rows and columns.
+//! wiki, CSV for a spreadsheet. All three show the same rows; the text and
+//! Markdown tables of a hybrid series show its relative speed in place of
+//! speedup, efficiency and serial fraction.
 
 use std::fmt::Write;
 
-use super::{sci, Kind, Row, Series};
+use super::{sci, Kind, Row, Series, Summary, Sweep};
 
-/// Column headings, shared by the three views.
-const HEADINGS: [&str; 10] = [
+/// Column headings of a scaling series.
+const SCALING: [&str; 12] = [
     "ranks",
+    "threads",
+    "cores",
     "nodes",
     "runs",
     "samples",
@@ -19,39 +23,100 @@ const HEADINGS: [&str; 10] = [
     "serial fraction",
 ];
 
-/// A row's cells, formatted; ranks carry a `*` when oversubscribed.
-fn cells(row: &Row) -> [String; 10] {
-    let span = |s: &super::Summary| format!("{:.3} ({:.3}-{:.3})", s.median, s.min, s.max);
-    [
-        format!("{}{}", row.ranks, if row.oversubscribed { "*" } else { "" }),
-        row.nodes.to_string(),
-        row.runs.to_string(),
-        sci(row.samples as f64),
-        span(&row.wall),
-        span(&row.compute),
-        format!("{:.3e}", row.samples_per_second),
-        format!("{:.2}", row.speedup),
-        format!("{:.1}%", 100.0 * row.efficiency),
-        row.serial_fraction
-            .map_or("-".into(), |f| format!("{f:.4}")),
-    ]
+/// Column headings of a hybrid series (its samples are in its title).
+const HYBRID: [&str; 9] = [
+    "ranks",
+    "threads",
+    "cores",
+    "nodes",
+    "runs",
+    "wall s (min-max)",
+    "compute s (min-max)",
+    "samples/s",
+    "relative speed",
+];
+
+/// The column headings of `series`.
+fn headings(series: &Series) -> &'static [&'static str] {
+    match series.sweep {
+        Sweep::Scaling { .. } => &SCALING,
+        Sweep::Hybrid { .. } => &HYBRID,
+    }
 }
 
-fn footnotes(series: &Series) -> Vec<String> {
-    let p0 = series.rows[0].ranks;
-    let base = if p0 == 1 {
-        "throughput / throughput on 1 rank".to_string()
-    } else {
-        format!("{p0} x throughput / throughput on {p0} ranks")
-    };
-    let mut notes = vec![format!(
-        "speedup = {base}, throughput = samples / median wall s{}",
-        if series.kind == Kind::Strong {
-            "; serial fraction: Karp-Flatt"
-        } else {
-            ""
+/// A row's cells under [`headings`], formatted; ranks carry a `*` when
+/// oversubscribed.
+fn cells(series: &Series, row: &Row) -> Vec<String> {
+    let span = |s: &Summary| format!("{:.3} ({:.3}-{:.3})", s.median, s.min, s.max);
+    let mut cells = vec![
+        format!("{}{}", row.ranks, if row.oversubscribed { "*" } else { "" }),
+        row.threads.to_string(),
+        row.cores.to_string(),
+        row.nodes.to_string(),
+        row.runs.to_string(),
+    ];
+    match series.sweep {
+        Sweep::Scaling { .. } => {
+            cells.extend([
+                sci(row.samples as f64),
+                span(&row.wall),
+                span(&row.compute),
+                format!("{:.3e}", row.samples_per_second),
+                format!("{:.2}", row.speedup),
+                format!("{:.1}%", 100.0 * row.efficiency),
+                row.serial_fraction
+                    .map_or("-".into(), |f| format!("{f:.4}")),
+            ]);
         }
-    )];
+        Sweep::Hybrid { .. } => {
+            cells.extend([
+                span(&row.wall),
+                span(&row.compute),
+                format!("{:.3e}", row.samples_per_second),
+                format!("{:.3}", row.speedup),
+            ]);
+        }
+    }
+    cells
+}
+
+/// `1 core`, `4 cores`.
+fn cores_text(cores: u64) -> String {
+    format!("{cores} core{}", if cores == 1 { "" } else { "s" })
+}
+
+/// What the figures mean, against which row, and what `*` marks.
+fn footnotes(series: &Series) -> Vec<String> {
+    let base = &series.rows[0];
+    let c0 = base.cores;
+    let throughput = "throughput = samples / median wall s";
+    let first = match series.sweep {
+        Sweep::Scaling { kind, .. } => {
+            let (per, karp_flatt) = if c0 == 1 {
+                ("cores".to_string(), "Karp-Flatt".to_string())
+            } else {
+                (
+                    format!("(cores / {c0})"),
+                    format!("Karp-Flatt, p = cores / {c0}"),
+                )
+            };
+            format!(
+                "speedup = throughput / throughput on {}, efficiency = speedup / {per}, \
+                 {throughput}{}",
+                cores_text(c0),
+                if kind == Kind::Strong {
+                    format!("; serial fraction: {karp_flatt}")
+                } else {
+                    String::new()
+                }
+            )
+        }
+        Sweep::Hybrid { .. } => format!(
+            "relative speed = throughput / throughput of {} x {} (ranks x threads), {throughput}",
+            base.ranks, base.threads
+        ),
+    };
+    let mut notes = vec![first];
     if series.rows.iter().any(|r| r.oversubscribed) {
         notes.push("* oversubscribed: more ranks than CPUs on a host".into());
     }
@@ -62,12 +127,13 @@ fn footnotes(series: &Series) -> Vec<String> {
 pub fn text(series: &[Series]) -> String {
     let mut out = String::new();
     for s in series {
-        let rows: Vec<[String; 10]> = s.rows.iter().map(cells).collect();
-        let widths: Vec<usize> = (0..HEADINGS.len())
+        let head = headings(s);
+        let rows: Vec<Vec<String>> = s.rows.iter().map(|r| cells(s, r)).collect();
+        let widths: Vec<usize> = (0..head.len())
             .map(|c| {
                 rows.iter()
                     .map(|r| r[c].len())
-                    .chain([HEADINGS[c].len()])
+                    .chain([head[c].len()])
                     .max()
                     .unwrap_or(0)
             })
@@ -81,7 +147,7 @@ pub fn text(series: &[Series]) -> String {
                 .collect();
             let _ = writeln!(out, "  {}", text.join("  "));
         };
-        line(HEADINGS.to_vec());
+        line(head.to_vec());
         for r in &rows {
             line(r.iter().map(String::as_str).collect());
         }
@@ -97,11 +163,12 @@ pub fn text(series: &[Series]) -> String {
 pub fn markdown(series: &[Series]) -> String {
     let mut out = String::new();
     for s in series {
+        let head = headings(s);
         let _ = writeln!(out, "### {}\n", s.title());
-        let _ = writeln!(out, "| {} |", HEADINGS.join(" | "));
-        let _ = writeln!(out, "|{}", "---:|".repeat(HEADINGS.len()));
+        let _ = writeln!(out, "| {} |", head.join(" | "));
+        let _ = writeln!(out, "|{}", "---:|".repeat(head.len()));
         for r in &s.rows {
-            let _ = writeln!(out, "| {} |", cells(r).join(" | "));
+            let _ = writeln!(out, "| {} |", cells(s, r).join(" | "));
         }
         out.push('\n');
         for note in footnotes(s) {
@@ -116,10 +183,12 @@ pub fn markdown(series: &[Series]) -> String {
     out
 }
 
-/// One CSV row per (series, rank count), with plain numbers.
+/// One CSV row per (series, row), with plain numbers. `kind` is `strong`,
+/// `weak` or `hybrid`; a hybrid row's `speedup` is its relative speed (and its
+/// `efficiency` the same, its cores being the first row's).
 pub fn csv(series: &[Series]) -> String {
     let mut out = String::from(
-        "kind,label,seed,batch_size,stream_layout,kernel,ranks,nodes,runs,samples,\
+        "kind,label,seed,batch_size,stream_layout,kernel,ranks,threads,cores,nodes,runs,samples,\
          wall_median,wall_min,wall_max,compute_median,compute_min,compute_max,\
          samples_per_second,speedup,efficiency,serial_fraction,oversubscribed\n",
     );
@@ -135,14 +204,16 @@ pub fn csv(series: &[Series]) -> String {
         for r in &s.rows {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                s.kind.name(),
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                s.sweep.name(),
                 quote(&t.label),
                 t.seed,
                 t.batch_size,
                 quote(&t.stream_layout),
                 quote(&t.kernel),
                 r.ranks,
+                r.threads,
+                r.cores,
                 r.nodes,
                 r.runs,
                 r.samples,

@@ -355,3 +355,266 @@ fn foreign_files_and_existing_outputs_are_refused() {
         dir.files()
     );
 }
+
+/// Writes `base` as a run of `ranks` × `threads` (no `threads` key when
+/// `threads` is `None`, as in reports written before `--threads`) with `wall`
+/// seconds (compute half of it) and `samples` in all, labelled `mix`.
+fn write_shape(
+    dir: &Path,
+    name: &str,
+    base: &Value,
+    (ranks, threads): (u64, Option<u64>),
+    samples: u64,
+    wall: f64,
+) {
+    let mut v = base.clone();
+    let fields = v.as_object_mut().unwrap();
+    fields.remove("threads");
+    if let Some(t) = threads {
+        fields.insert("threads".into(), t.into());
+    }
+    let half = wall / 2.0;
+    for (k, x) in [
+        ("ranks", ranks.into()),
+        ("samples", samples.into()),
+        ("wall_seconds", wall.into()),
+        (
+            "compute_seconds",
+            serde_json::json!({"min": half, "mean": half, "max": half}),
+        ),
+        ("oversubscribed", false.into()),
+        ("label", "mix".into()),
+    ] {
+        fields.insert(k.into(), x);
+    }
+    std::fs::write(dir.join(name), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// The CSV rows' (kind, ranks, threads, cores, runs, speedup, efficiency,
+/// serial fraction), in order.
+type Figures = (String, u64, u64, u64, u64, f64, f64, Option<f64>);
+
+fn figures(path: &Path) -> Vec<Figures> {
+    csv_rows(path)
+        .iter()
+        .map(|r| {
+            let int = |k: &str| num(r, k) as u64;
+            (
+                r["kind"].clone(),
+                int("ranks"),
+                int("threads"),
+                int("cores"),
+                int("runs"),
+                num(r, "speedup"),
+                num(r, "efficiency"),
+                r["serial_fraction"].parse().ok(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts `got` equals `want`, the floats to 1e-12.
+fn assert_figures(got: &[Figures], want: &[Figures]) {
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    for (g, w) in got.iter().zip(want) {
+        let same = (&g.0, g.1, g.2, g.3, g.4) == (&w.0, w.1, w.2, w.3, w.4)
+            && close(g.5, w.5)
+            && close(g.6, w.6)
+            && match (g.7, w.7) {
+                (Some(a), Some(b)) => close(a, b),
+                (a, b) => a == b,
+            };
+        assert!(same, "row {g:?}, want {w:?}");
+    }
+}
+
+fn row(kind: &str, shape: (u64, u64), runs: u64, s: f64, e: f64, kf: Option<f64>) -> Figures {
+    let (r, t) = shape;
+    (kind.into(), r, t, r * t, runs, s, e, kf)
+}
+
+#[test]
+fn threads_give_a_strong_series_per_threads_and_a_hybrid_series_per_cores() {
+    let dir = Scratch::new("study-threads");
+    let base = real_report(dir.path());
+    assert_eq!(base["threads"], 1, "a report records its threads per rank");
+    // 1x1 as written before --threads (no key), 2x1 with the key; 2x2 three times.
+    for (name, shape, wall) in [
+        ("a-1x1", (1, None), 8.0),
+        ("a-2x1", (2, Some(1)), 5.0),
+        ("a-1x2", (1, Some(2)), 4.0),
+        ("a-2x2-r1", (2, Some(2)), 3.5),
+        ("a-2x2-r2", (2, Some(2)), 3.0),
+        ("a-2x2-r3", (2, Some(2)), 3.2),
+    ] {
+        write_shape(
+            dir.path(),
+            &format!("{name}.json"),
+            &base,
+            shape,
+            10_000_000,
+            wall,
+        );
+    }
+    let run = study(
+        &[
+            ".",
+            "--csv",
+            "t.csv",
+            "--markdown",
+            "t.md",
+            "--plot",
+            "t.svg",
+        ],
+        dir.path(),
+    );
+    assert_eq!(run.status, 0, "{run:?}");
+
+    // Same total: strong. One series per threads per rank, speedup and
+    // efficiency against its fewest cores; a hybrid series at 2 cores, the
+    // only cores with two shapes (2x1 and 1x2), against its 1-thread row.
+    assert_figures(
+        &figures(&dir.path().join("t.csv")),
+        &[
+            row("strong", (1, 1), 1, 1.0, 1.0, None),
+            row("strong", (2, 1), 1, 1.6, 0.8, Some(0.25)),
+            row("strong", (1, 2), 1, 1.0, 1.0, None),
+            row("strong", (2, 2), 3, 1.25, 0.625, Some(0.6)),
+            row("hybrid", (2, 1), 1, 1.0, 1.0, None),
+            row("hybrid", (1, 2), 1, 1.25, 1.25, None),
+        ],
+    );
+    // In order: the scaling series by threads, then the hybrid one; the setting
+    // after the comma before `batch` is the same in all three.
+    let titles: Vec<(&str, &str)> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("mix: "))
+        .map(|l| l.split_once(", batch ").unwrap())
+        .collect();
+    assert_eq!(
+        titles.iter().map(|t| t.0).collect::<Vec<_>>(),
+        [
+            "mix: strong scaling, 1e7 samples, 1 thread per rank",
+            "mix: strong scaling, 1e7 samples, 2 threads per rank",
+            "mix: hybrid ranks x threads, 2 cores, 1e7 samples",
+        ],
+        "{}",
+        run.stdout
+    );
+    let setting = format!(
+        "seed {}, kernel {}",
+        base["seed"],
+        base["kernel"].as_str().unwrap()
+    );
+    assert!(
+        titles.iter().all(|t| t.1.ends_with(&setting)),
+        "{}",
+        run.stdout
+    );
+
+    // The Markdown rows, cell by cell.
+    let md = std::fs::read_to_string(dir.path().join("t.md")).unwrap();
+    let lines: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+    let scaling_head = "| ranks | threads | cores | nodes | runs | samples | wall s (min-max) | \
+                        compute s (min-max) | samples/s | speedup | efficiency | serial fraction |";
+    let hybrid_head = "| ranks | threads | cores | nodes | runs | wall s (min-max) | \
+                       compute s (min-max) | samples/s | relative speed |";
+    assert_eq!(
+        lines,
+        [
+            scaling_head,
+            "| 1 | 1 | 1 | 1 | 1 | 1e7 | 8.000 (8.000-8.000) | 4.000 (4.000-4.000) | 1.250e6 | 1.00 | 100.0% | - |",
+            "| 2 | 1 | 2 | 1 | 1 | 1e7 | 5.000 (5.000-5.000) | 2.500 (2.500-2.500) | 2.000e6 | 1.60 | 80.0% | 0.2500 |",
+            scaling_head,
+            "| 1 | 2 | 2 | 1 | 1 | 1e7 | 4.000 (4.000-4.000) | 2.000 (2.000-2.000) | 2.500e6 | 1.00 | 100.0% | - |",
+            "| 2 | 2 | 4 | 1 | 3 | 1e7 | 3.200 (3.000-3.500) | 1.600 (1.500-1.750) | 3.125e6 | 1.25 | 62.5% | 0.6000 |",
+            hybrid_head,
+            "| 2 | 1 | 2 | 1 | 1 | 5.000 (5.000-5.000) | 2.500 (2.500-2.500) | 2.000e6 | 1.000 |",
+            "| 1 | 2 | 2 | 1 | 1 | 4.000 (4.000-4.000) | 2.000 (2.000-2.000) | 2.500e6 | 1.250 |",
+        ],
+        "{md}"
+    );
+    for note in [
+        "speedup = throughput / throughput on 1 core, efficiency = speedup / cores,",
+        "speedup = throughput / throughput on 2 cores, efficiency = speedup / (cores / 2),",
+        "serial fraction: Karp-Flatt, p = cores / 2",
+        "relative speed = throughput / throughput of 2 x 1 (ranks x threads)",
+    ] {
+        assert!(md.contains(note), "no '{note}':\n{md}");
+    }
+
+    // The plot: the scaling lines in two panels, the hybrid line in a third.
+    let svg = std::fs::read_to_string(dir.path().join("t.svg")).unwrap();
+    for text in [
+        "mix (1e7)",
+        "mix (1e7, 2 threads)",
+        "mix (2 cores, 1e7)",
+        "cores (ranks x threads)",
+        "threads per rank",
+        "relative speed",
+        "hybrid ranks x threads",
+    ] {
+        assert!(svg.contains(text), "the plot lacks '{text}'");
+    }
+    assert_eq!(svg.matches("<circle").count(), 2 * 4 + 2, "markers");
+
+    // No threads is not a report.
+    write_shape(
+        dir.path(),
+        "zero.json",
+        &base,
+        (1, Some(0)),
+        10_000_000,
+        1.0,
+    );
+    assert_refused(
+        &study(&["zero.json"], dir.path()),
+        &["zero.json", "threads"],
+    );
+}
+
+#[test]
+fn weak_scaling_with_threads_keeps_the_samples_per_core() {
+    let dir = Scratch::new("study-threads-weak");
+    let base = real_report(dir.path());
+    // 1e7 samples per core on 1, 2 and 4 cores, as 1x1, 2x1, 1x2 and 2x2.
+    for (name, (r, t), wall) in [
+        ("1x1", (1, 1), 4.0),
+        ("2x1", (2, 1), 5.0),
+        ("1x2", (1, 2), 4.0),
+        ("2x2", (2, 2), 4.0),
+    ] {
+        let samples = 10_000_000 * r * t;
+        write_shape(
+            dir.path(),
+            &format!("{name}.json"),
+            &base,
+            (r, Some(t)),
+            samples,
+            wall,
+        );
+    }
+    let run = study(&[".", "--csv", "t.csv"], dir.path());
+    assert_eq!(run.status, 0, "{run:?}");
+    for title in [
+        "mix: weak scaling, 1e7 samples per rank, 1 thread per rank, ",
+        "mix: weak scaling, 1e7 samples per core, 2 threads per rank, ",
+        "mix: hybrid ranks x threads, 2 cores, 2e7 samples, ",
+    ] {
+        assert_eq!(run.stdout.matches(title).count(), 1, "{}", run.stdout);
+    }
+    // Weak speedup is the throughput gain; efficiency divides by the cores' gain.
+    assert_figures(
+        &figures(&dir.path().join("t.csv")),
+        &[
+            row("weak", (1, 1), 1, 1.0, 1.0, None),
+            row("weak", (2, 1), 1, 1.6, 0.8, None),
+            row("weak", (1, 2), 1, 1.0, 1.0, None),
+            row("weak", (2, 2), 1, 2.0, 1.0, None),
+            row("hybrid", (2, 1), 1, 1.0, 1.0, None),
+            row("hybrid", (1, 2), 1, 1.25, 1.25, None),
+        ],
+    );
+}

@@ -274,7 +274,8 @@ fn bad_thread_counts_are_refused_naming_the_flag() {
 #[test]
 fn auto_takes_slurm_then_openmp_then_one() {
     let dir = Scratch::new("threads-auto");
-    let cases: [(&[(&str, &str)], u64, &str); 4] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Env, u64, &str); 4] = [
         (&[], 1, "default"),
         (&[("OMP_NUM_THREADS", "3,2")], 3, "OMP_NUM_THREADS"),
         (&[("SLURM_CPUS_PER_TASK", "2")], 2, "SLURM_CPUS_PER_TASK"),
