@@ -7,6 +7,9 @@
 #   c. benches/compare/pi_mpi.c      typical scalar C MPI code, NP ranks
 #   d. mcpi, NP ranks
 #   e. benches/compare/pi_pool.py    Python multiprocessing.Pool, NP processes
+#   f. mcpi, NP ranks × 1 thread and 1 rank × NP threads (--map-by slot:PE=NP
+#      --bind-to core), interleaved three times (the machine's speed drifts);
+#      the median of each, and their ratio
 # then prints a Markdown table. Each part runs for about 5 s: sample counts are
 # per rank/process, so the time does not grow with NP.
 # Env: MCPI (default target/release/mcpi; build it first), NP (default nproc).
@@ -70,6 +73,21 @@ mpirun -n "$NP" "$MCPI" run --samples $((NP * 10000000000)) --kernel "$kernel" \
   --output "$TMP/all" >/dev/null
 mcpi_row "$TMP/all" all
 
+# f. Hybrid against pure MPI on the same cores, side by side.
+for i in 1 2 3; do
+  mpirun -n "$NP" "$MCPI" run --threads 1 --samples $((NP * 10000000000)) \
+    --kernel "$kernel" --output "$TMP/ranks$i" -q >/dev/null
+  mpirun -n 1 --map-by "slot:PE=$NP" --bind-to core "$MCPI" run --threads "$NP" \
+    --samples $((NP * 10000000000)) --kernel "$kernel" --output "$TMP/threads$i" -q >/dev/null
+done
+read -r by_ranks by_threads <<<"$(python3 -c 'import json, statistics, sys
+med = lambda p: statistics.median(json.load(open(f"{sys.argv[1]}/{p}{i}.json"))["samples_per_second"] for i in (1, 2, 3))
+print(med("ranks"), med("threads"))' "$TMP")"
+printf 'mcpi %s ranks x 1 thread %.4e samples/s, 1 rank x %s threads %.4e samples/s: threads/ranks %.3f\n' \
+  "$NP" "$by_ranks" "$NP" "$by_threads" "$(python3 -c "print($by_threads / $by_ranks)")"
+row "mcpi, $NP ranks × 1 thread (median of 3)" "$NP" "$by_ranks" all
+row "mcpi, 1 rank × $NP threads (median of 3)" "$NP" "$by_threads" all
+
 out=$(python3 benches/compare/pi_pool.py $((NP * 30000000)) "$NP"); echo "$out"
 row "Python multiprocessing.Pool (pi_pool.py)" "$NP" "$(field "$out" 4)" all
 
@@ -84,7 +102,11 @@ def fmt(v):
     return f"{m}e{int(e)}"
 
 # mcpi's per-core rate under the same conditions: one rank, or NP ranks.
-mcpi = {ref: float(total) / int(n) for name, n, total, ref in rows if name.startswith("mcpi")}
+# (The first mcpi row of each: the hybrid rows are compared with the NP-rank one.)
+mcpi = {}
+for name, n, total, ref in rows:
+    if name.startswith("mcpi"):
+        mcpi.setdefault(ref, float(total) / int(n))
 print(f"CPU: {cpu}, {np} ranks/procs for the parallel rows\n")
 print("| program | ranks/procs | samples/s in all | samples/s per core | mcpi per core ÷ this per core |")
 print("|---|---:|---:|---:|---:|")
@@ -92,5 +114,6 @@ for name, n, total, ref in rows:
     per_core = float(total) / int(n)
     print(f"| {name} | {n} | {fmt(float(total))} | {fmt(per_core)} | {mcpi[ref] / per_core:.2f} |")
 print("\nThe ratio compares with mcpi on the same number of ranks (1 or all)"
-      " and, for the AVX2 row, with mcpi's avx2 kernel.")
+      " and, for the AVX2 row, with mcpi's avx2 kernel. For the hybrid rows,"
+      " ranks/procs is the cores (ranks × threads).")
 PY

@@ -308,7 +308,9 @@ impl Flow for Sender<'_> {
             self.comm.request_stop();
             self.stop_asked = true;
         }
-        if self.stop_asked || now - self.polled >= STOP_POLL_SECONDS {
+        // Once received, the order stands: the main thread polls on while its
+        // other threads finish, and the order comes only once.
+        if !self.stop_got && (self.stop_asked || now - self.polled >= STOP_POLL_SECONDS) {
             self.polled = now;
             self.stop_got = self.comm.stop_ordered();
         }

@@ -8,14 +8,23 @@ use mcpi::rounds::{Rule, Schedule, Step};
 use crate::util::{json, mcpi, Scratch};
 
 #[test]
-fn target_1e_5_stops_at_the_same_point_on_1_2_and_3_ranks() {
+fn target_1e_5_stops_at_the_same_point_on_1_2_and_3_ranks_and_1_by_2_threads() {
     let dir = Scratch::new("target");
     let mut reports = Vec::new();
-    for ranks in [1usize, 2, 3] {
-        let out = format!("t{ranks}");
+    for (ranks, threads) in [(1usize, "1"), (2, "1"), (3, "1"), (1, "2")] {
+        let out = format!("t{ranks}x{threads}");
         let run = mcpi(
             Some(ranks),
-            &["run", "-q", "--target-error", "1e-5", "--output", &out],
+            &[
+                "run",
+                "-q",
+                "--target-error",
+                "1e-5",
+                "--threads",
+                threads,
+                "--output",
+                &out,
+            ],
             dir.path(),
         );
         assert_eq!(run.status, 0, "{run:?}");
@@ -35,7 +44,7 @@ fn target_1e_5_stops_at_the_same_point_on_1_2_and_3_ranks() {
     assert_eq!(r["verdict"], "PASS", "{r:#}");
 
     // Replay the rule from the counts the run wrote: the same rounds, the same end.
-    let file = hdf5::File::open(dir.path().join("t1.h5")).unwrap();
+    let file = hdf5::File::open(dir.path().join("t1x1.h5")).unwrap();
     let counts = file
         .dataset("batches/inside")
         .unwrap()
