@@ -77,14 +77,15 @@ fn thread_count(text: &str) -> Result<u64, String> {
 
 impl ThreadsChoice {
     /// This rank's thread count and where it came from; `var` reads the
-    /// environment. A variable that is set but not a count from 1 to
-    /// [`MAX_THREADS`] is an error (the sentence after `--threads`).
+    /// environment. A variable that is set (not empty) but not a count from 1
+    /// to [`MAX_THREADS`] is an error (the sentence after `--threads`).
     pub fn resolve(
         self,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<(u64, ThreadsSource), String> {
         let from_env = |name: &str, source| {
-            var(name).map(|v| {
+            // Set but empty counts as unset, as OpenMP runtimes take it.
+            var(name).filter(|v| !v.trim().is_empty()).map(|v| {
                 // OMP_NUM_THREADS may list nested levels ("4,2"): the first is ours.
                 let first = v.split(',').next().unwrap_or("");
                 thread_count(first)
@@ -187,4 +188,56 @@ pub struct Config {
     pub resume: Option<PathBuf>,
     /// `--target-error` and `--confidence`, if a precision is the goal.
     pub target: Option<TargetSpec>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn threads_auto_takes_slurm_then_openmp_then_one() {
+        let auto = ThreadsChoice::Auto;
+        assert_eq!(auto.resolve(env(&[])), Ok((1, ThreadsSource::Default)));
+        let omp = [("OMP_NUM_THREADS", "4,2")];
+        assert_eq!(
+            auto.resolve(env(&omp)),
+            Ok((4, ThreadsSource::OmpNumThreads))
+        );
+        let both = [("OMP_NUM_THREADS", "4"), ("SLURM_CPUS_PER_TASK", "8")];
+        assert_eq!(
+            auto.resolve(env(&both)),
+            Ok((8, ThreadsSource::SlurmCpusPerTask))
+        );
+        // A count given on the command line wins over the environment.
+        assert_eq!(
+            ThreadsChoice::Count(3).resolve(env(&both)),
+            Ok((3, ThreadsSource::Flag))
+        );
+        let empty = [("SLURM_CPUS_PER_TASK", " "), ("OMP_NUM_THREADS", "2")];
+        assert_eq!(
+            auto.resolve(env(&empty)),
+            Ok((2, ThreadsSource::OmpNumThreads))
+        );
+        for bad in ["0", "x", "4097", "-2"] {
+            let why = auto.resolve(env(&[("OMP_NUM_THREADS", bad)])).unwrap_err();
+            assert!(why.starts_with("auto: OMP_NUM_THREADS="), "{bad:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn thread_counts_parse_from_1_to_the_maximum() {
+        assert_eq!("auto".parse(), Ok(ThreadsChoice::Auto));
+        assert_eq!("4096".parse(), Ok(ThreadsChoice::Count(MAX_THREADS)));
+        for bad in ["0", "4097", "two", "1.5", ""] {
+            assert!(bad.parse::<ThreadsChoice>().is_err(), "{bad:?}");
+        }
+    }
 }

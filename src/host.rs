@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The CPUs this host gives the job: its online logical CPUs, or fewer under
 /// Slurm (`SLURM_CPUS_ON_NODE`, the allocation on this node). Not this rank's
 /// affinity mask, which a launcher may have narrowed to one core. A host that
-/// runs more ranks than this is oversubscribed.
+/// runs more ranks × threads than this is oversubscribed.
 pub fn host_cpus() -> u64 {
     // SAFETY: sysconf only reads a system setting.
     let online = match unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } {

@@ -256,7 +256,7 @@ pub struct Row {
     /// Karp–Flatt serial fraction (1/S − 1/p)/(1 − 1/p), p = cores / cores of
     /// the first row: strong scaling, p > 1.
     pub serial_fraction: Option<f64>,
-    /// Whether some run had more ranks than CPUs on a host.
+    /// Whether some run had more ranks × threads than CPUs on a host.
     pub oversubscribed: bool,
 }
 

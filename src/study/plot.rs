@@ -287,7 +287,7 @@ fn notes(right: &Area, series: &[Series]) -> Drawn {
         series
             .iter()
             .any(|s| s.rows.iter().any(|r| r.oversubscribed))
-            .then_some("hollow: oversubscribed (more ranks than CPUs)"),
+            .then_some("hollow: oversubscribed (more ranks × threads than CPUs)"),
     ]
     .into_iter()
     .flatten()

@@ -118,7 +118,7 @@ fn footnotes(series: &Series) -> Vec<String> {
     };
     let mut notes = vec![first];
     if series.rows.iter().any(|r| r.oversubscribed) {
-        notes.push("* oversubscribed: more ranks than CPUs on a host".into());
+        notes.push("* oversubscribed: more ranks × threads than CPUs on a host".into());
     }
     notes
 }
