@@ -632,6 +632,19 @@ const KERNELS: &[&str] = &[
     "auto", "avx512", "avx2", "portable", "scalar", "AVX512", "", "sse", "avx512 ", "ščalar",
 ];
 
+const THREADS: &[&str] = &[
+    "0",
+    "-1",
+    "4097",
+    "x",
+    "",
+    "1e3",
+    "2.0",
+    " 2",
+    "18446744073709551616",
+    "AUTO",
+];
+
 const CHECKPOINTS: &[&str] = &[
     "ck.h5",
     "sub/ck.h5",
@@ -860,6 +873,10 @@ fn cli_case(seed: u64, case: usize) -> CliCase {
             rng.mostly_first(&["auto", "portable", "scalar", "avx2", "avx512"], KERNELS),
         );
         flag(&mut rng, "--kernel", v);
+    }
+    if rng.chance(20) {
+        let v = OsString::from(rng.mostly_first(&["1", "2", "3", "auto", "7"], THREADS));
+        flag(&mut rng, "--threads", v);
     }
     if rng.chance(25) {
         let v = OsString::from(rng.mostly_first(
