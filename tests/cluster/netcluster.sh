@@ -41,7 +41,11 @@
 # DIR/munge) and slurmctld on the head host and one `slurmd -N <host>` on each
 # compute host (spool, TmpFS, pid and log per node with %n, all under DIR); it
 # waits until every node is idle (30 s at most per daemon, else it tears the
-# whole cluster down and fails, with the logs' ends). A TaskProlog gives every
+# whole cluster down and fails, with the logs' ends). Each node declares
+# NETCLUSTER_SLOTS CPUs (default: the machine's) and binds tasks to them
+# (task/affinity, which needs CPUs that exist), so srun --cpu-bind=cores and
+# --cpus-per-task shape the ranks' affinity masks as on a real cluster (the
+# nodes share the machine's CPUs). A TaskProlog gives every
 # job its own TMPDIR on each host (an Epilog removes it): concurrent OpenMPI
 # jobs sharing one race on its session directory. Run the clients on the head
 # host: `netcluster.sh on DIR head sbatch ...` (`on` sets SLURM_CONF).
@@ -477,7 +481,9 @@ MailProg=/bin/true
 TaskProlog=$DIR/slurm/taskprolog
 Epilog=$DIR/slurm/epilog
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+# Binding as sites have it (srun --cpu-bind=cores, --cpus-per-task); the
+# nodes declare the machine's CPUs (by default), so every mask exists.
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres

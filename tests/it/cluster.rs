@@ -1,7 +1,8 @@
 //! What the two cluster tests share (`slurm`: one node; `multinode`: an emulated
 //! cluster): commands run with a timeout, a submission of a script in `slurm/`
 //! and the reports it must leave, the one wait for a Slurm job, `scontrol`
-//! fields, log tails for failure messages, and `mcpi study`'s CSV.
+//! fields, log tails for failure messages, `mcpi study`'s CSV, and the check
+//! that a run's ranks were bound to cores of their own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -273,6 +274,7 @@ pub trait Slurm {
             .args(job.sizing())
             .arg(format!("{ROOT}/slurm/{}", job.script))
             .env_remove("RANKS")
+            .env_remove("THREADS")
             .env_remove("MCPI_SLURM_DIR")
             .env("MCPI", env!("CARGO_BIN_EXE_mcpi"))
             .env("RESULTS", results)
@@ -372,19 +374,21 @@ pub trait Slurm {
         fields
     }
 
-    /// Asserts what every report of `job`'s run on `ranks` ranks, repeat
-    /// `repeat`, must be: there, with its HDF5 twin, complete, of that many
-    /// ranks and samples, labelled with the study, recording the job, its node
-    /// count and at least `ranks` tasks (SLURM_NTASKS: the step's under srun,
-    /// the job's under mpirun). Returns the report and a failure context.
+    /// Asserts what every report of `job`'s run of `shape`, repeat `repeat`,
+    /// must be: there, with its HDF5 twin, complete, of that many ranks,
+    /// threads per rank and samples, the threads from where the launcher puts
+    /// them, labelled with the study, recording the job, its node count and at
+    /// least `ranks` tasks (SLURM_NTASKS: the step's under srun, the job's under
+    /// mpirun). Returns the report and a failure context.
     fn check_report(
         &self,
         job: &Job,
         results: &Path,
-        ranks: u64,
+        shape: Shape,
         repeat: u64,
     ) -> (String, Value, String) {
-        let prefix = job.report_prefix(ranks, repeat);
+        let Shape { ranks, threads } = shape;
+        let prefix = job.report_prefix(shape, repeat);
         let name = format!("{prefix}.json");
         assert!(
             results.join(&name).exists(),
@@ -401,6 +405,12 @@ pub trait Slurm {
         let why = format!("{name}\n{report:#}\n{}", self.diagnose(job));
         assert_eq!(report["complete"], true, "not complete: {why}");
         assert_eq!(report["ranks"], ranks, "rank count: {why}");
+        assert_eq!(report["threads"], threads, "threads per rank: {why}");
+        assert_eq!(
+            report["threads_from"],
+            job.threads_from(),
+            "threads_from: {why}"
+        );
         assert_eq!(report["label"], job.name(), "label: {why}");
         assert_eq!(report["samples"], job.samples_on(ranks), "samples: {why}");
         let slurm = &report["slurm"];
@@ -415,6 +425,60 @@ pub trait Slurm {
     }
 }
 
+/// A run's ranks and threads per rank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Shape {
+    pub ranks: u64,
+    pub threads: u64,
+}
+
+/// Asserts that the run of `report` (JSON, with its HDF5 twin `h5`) had its
+/// ranks bound to cores of their own, as `--cpu-bind=cores` with
+/// `--cpus-per-task` or mpirun's `PE=` with `--bind-to core` give: no
+/// placement warning, each rank's affinity mask exactly as many CPUs as it
+/// runs threads, and no two masks on one host sharing a CPU.
+pub fn check_bound(report: &Value, h5: &Path, why: &str) {
+    use hdf5::types::VarLenUnicode;
+    assert_eq!(
+        report["placement_warnings"],
+        serde_json::json!([]),
+        "placement warnings: {why}"
+    );
+    let file = hdf5::File::open(h5).unwrap_or_else(|e| panic!("{}: {e}", h5.display()));
+    let read = |name: &str| -> Vec<String> {
+        let v: Vec<VarLenUnicode> = file.dataset(name).unwrap().read_raw().unwrap();
+        v.iter().map(|s| s.as_str().to_string()).collect()
+    };
+    let (hosts, masks) = (read("ranks/host"), read("ranks/affinity"));
+    let threads = report["threads"].as_u64().unwrap() as usize;
+    let mut taken: BTreeSet<(String, u32)> = BTreeSet::new();
+    for (rank, (host, mask)) in hosts.iter().zip(&masks).enumerate() {
+        let cpus = cpu_list(mask);
+        assert_eq!(
+            cpus.len(),
+            threads,
+            "rank {rank} on {host}: mask {mask} for {threads} threads: {why}"
+        );
+        for cpu in cpus {
+            assert!(
+                taken.insert((host.clone(), cpu)),
+                "CPU {cpu} of {host} in two masks {masks:?}: {why}"
+            );
+        }
+    }
+}
+
+/// The CPUs of a list as launchers write it (`0-3,8`).
+fn cpu_list(text: &str) -> Vec<u32> {
+    text.split(',')
+        .flat_map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+            a..=b
+        })
+        .collect()
+}
+
 /// One submission and what it must produce.
 pub struct Job {
     pub script: &'static str,
@@ -423,6 +487,8 @@ pub struct Job {
     pub nodes: usize,
     /// Tasks it gets in all: nodes x tasks per node.
     pub tasks: u64,
+    /// `--cpus-per-task` (given when more than 1): each rank's threads.
+    pub cpus_per_task: u64,
     /// Its sizing options as a user types them (`-n 2`); empty: `--nodes` and
     /// `--ntasks-per-node` from `nodes` and `tasks`.
     pub typed: &'static [&'static str],
@@ -452,6 +518,7 @@ impl Job {
             launcher,
             nodes: 1,
             tasks,
+            cpus_per_task: 1,
             samples,
             batch_size: 10_000_000,
             repeats,
@@ -499,16 +566,28 @@ impl Job {
         self.tasks as usize / self.nodes
     }
 
+    /// The same job with `--cpus-per-task=n`.
+    pub fn with_cpus_per_task(self, n: u64) -> Job {
+        Job {
+            cpus_per_task: n,
+            ..self
+        }
+    }
+
     /// The sbatch options that size it.
     pub fn sizing(&self) -> Vec<String> {
-        if self.typed.is_empty() {
+        let mut sizing: Vec<String> = if self.typed.is_empty() {
             vec![
                 format!("--nodes={}", self.nodes),
                 format!("--ntasks-per-node={}", self.tasks_per_node()),
             ]
         } else {
             self.typed.iter().map(|s| s.to_string()).collect()
+        };
+        if self.cpus_per_task > 1 {
+            sizing.push(format!("--cpus-per-task={}", self.cpus_per_task));
         }
+        sizing
     }
 
     /// The job name (`#SBATCH --job-name`), which is also the report label.
@@ -521,12 +600,19 @@ impl Job {
         match self.script {
             "mcpi.sbatch" => "run",
             "strong-scaling.sbatch" => "strong",
+            "hybrid-scaling.sbatch" => "hybrid",
             _ => "weak",
         }
     }
 
-    /// The rank counts it runs: all tasks, or 1, 2, 4, ... and all tasks.
-    pub fn ranks(&self) -> Vec<u64> {
+    /// Its cores: tasks x CPUs per task.
+    pub fn cores(&self) -> u64 {
+        self.tasks * self.cpus_per_task
+    }
+
+    /// The rank counts of mcpi.sbatch and the scaling sweeps: all tasks, or 1,
+    /// 2, 4, ... and all tasks.
+    fn ranks(&self) -> Vec<u64> {
         if self.script == "mcpi.sbatch" {
             return vec![self.tasks];
         }
@@ -538,6 +624,57 @@ impl Job {
         ranks
     }
 
+    /// The shapes it runs, in order: the hybrid sweep's ranks x threads at the
+    /// job's cores (threads 1, 2, 4, ... dividing a node's cores, and a node's
+    /// cores), else its rank counts with a thread per CPU of a task.
+    pub fn shapes(&self) -> Vec<Shape> {
+        if self.study() != "hybrid" {
+            let threads = self.cpus_per_task;
+            return self
+                .ranks()
+                .into_iter()
+                .map(|ranks| Shape { ranks, threads })
+                .collect();
+        }
+        let per_node = self.cores() / self.nodes as u64;
+        let mut threads: Vec<u64> = (0..)
+            .map(|k| 1 << k)
+            .take_while(|&t| t < per_node)
+            .filter(|&t| per_node.is_multiple_of(t))
+            .collect();
+        threads.push(per_node);
+        threads
+            .into_iter()
+            .map(|t| Shape {
+                ranks: self.cores() / t,
+                threads: t,
+            })
+            .collect()
+    }
+
+    /// Runs it makes: every shape, `repeats` times.
+    pub fn runs(&self) -> u64 {
+        self.shapes().len() as u64 * self.repeats
+    }
+
+    /// Where its reports say the threads came from: srun gives every step
+    /// `--cpus-per-task` (mcpi reads SLURM_CPUS_PER_TASK), mpirun's runs get
+    /// `--threads`.
+    pub fn threads_from(&self) -> &'static str {
+        if self.launcher == "srun" {
+            "SLURM_CPUS_PER_TASK"
+        } else {
+            "--threads"
+        }
+    }
+
+    /// Whether the script has mpirun bind its ranks to cores of their own
+    /// (`PE=` and `--bind-to core`): with more than one thread per rank, and in
+    /// the hybrid sweep. (srun binds them where Slurm has task/affinity.)
+    pub fn mpirun_binds(&self) -> bool {
+        self.launcher == "mpirun" && (self.cpus_per_task > 1 || self.study() == "hybrid")
+    }
+
     /// The samples of its run on `ranks` ranks.
     pub fn samples_on(&self, ranks: u64) -> u64 {
         if self.study() == "weak" {
@@ -547,14 +684,19 @@ impl Job {
         }
     }
 
-    /// The name of its report of the run on `ranks` ranks, repeat `repeat`,
-    /// without extension.
-    pub fn report_prefix(&self, ranks: u64, repeat: u64) -> String {
+    /// The name of its report of the run of `shape`, repeat `repeat`, without
+    /// extension: `-t<threads>` when a rank runs more than one.
+    pub fn report_prefix(&self, shape: Shape, repeat: u64) -> String {
+        let threads = match shape.threads {
+            1 => String::new(),
+            t => format!("-t{t}"),
+        };
         format!(
-            "{}-j{}-N{}-n{ranks}-r{repeat}",
+            "{}-j{}-N{}-n{}{threads}-r{repeat}",
             self.study(),
             self.id,
-            self.nodes
+            self.nodes,
+            shape.ranks
         )
     }
 

@@ -5,12 +5,18 @@
 //! - `mpirun --hostfile` on the head host, launching through the cluster's ssh
 //!   stand-in and forced onto TCP, puts 4 ranks on the 3 compute hosts; the count
 //!   equals a single process's, and the report names the hosts and their ranks.
+//! - A compute host whose ranks count with the portable kernel (several times
+//!   slower, as on a lesser node) is named in the report's `outliers`, with
+//!   each of its ranks, and no other rank is; the count is still the reference.
 //! - A compute host whose every process is killed mid-run ends the job with a
 //!   non-zero exit and mpirun's account of it, leaves no rank behind elsewhere,
 //!   and leaves a checkpoint that one process resumes to the uninterrupted count.
-//! - A 3-node Slurm cluster on the same hosts runs every script in `slurm/`,
-//!   unchanged, with `sbatch -N 2` and `-N 3` under both launchers; the reports
-//!   record the allocation, and `mcpi study` groups the runs by ranks and nodes.
+//! - A 3-node Slurm cluster on the same hosts, binding tasks to cores
+//!   (task/affinity), runs every script in `slurm/`, unchanged, with `sbatch -N
+//!   2` and `-N 3` under both launchers, and with `-c 2` and the hybrid sweep;
+//!   the reports record the allocation, every srun step's ranks (and mpirun's
+//!   given `PE=`) are bound to cores of their own, a thread per CPU, and `mcpi
+//!   study` groups the runs by ranks, threads and nodes.
 //! - Teardown leaves no namespace, interface or process.
 //!
 //! One test owns the cluster, its phases the functions below; a guard tears it
@@ -27,8 +33,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cluster::{
-    json_names, log_tails, not_world_writable, run_for, run_limited, setup_slurm, tail,
-    without_slurm_job, Csv, Job, Out, Slurm, ROOT,
+    check_bound, json_names, log_tails, not_world_writable, run_for, run_limited, setup_slurm,
+    tail, without_slurm_job, Csv, Job, Out, Slurm, ROOT,
 };
 use crate::util::{json, Scratch};
 
@@ -70,8 +76,9 @@ fn mpirun_and_slurm_across_hosts_of_an_emulated_cluster() {
     setup_slurm();
     let h = Harness::up(started);
 
-    // ---- mpirun across hosts, then with one host killed mid-run.
+    // ---- mpirun across hosts, then with one host slowed, then killed mid-run.
     let inside = h.mpirun_across_hosts();
+    h.slow_host_is_an_outlier(inside);
     h.host_dies_mid_run(inside);
 
     // ---- Slurm on the same hosts: every script on 2 and 3 nodes.
@@ -186,6 +193,55 @@ impl Harness {
         check_hosts(&report, &NODES, Some(&[&[0, 3], &[1], &[2]]), &why);
         self.say(&format!("mpirun on 3 hosts = one process ({inside})"));
         inside
+    }
+
+    /// The reference run on 4 ranks, node1 and node2 one each, node3 two that
+    /// count with the portable kernel (`MCPI_NO_KERNEL`, an MPMD mpirun): 1e9
+    /// samples a rank, so the median rank counts for ~0.4 CPU seconds, above
+    /// the outlier rule's 0.2. node3's ranks and node3 itself (rank null) are
+    /// the outliers, nothing else; the count is `inside`.
+    fn slow_host_is_an_outlier(&self, inside: u64) {
+        let slow: &[(&str, &str)] = &[("MCPI_NO_KERNEL", "avx512,avx2")];
+        let mut args = RUN_ARGS.to_vec();
+        args.extend(["--output", "slowed"]);
+        let run = run_for(
+            self.cluster
+                .mpmd(
+                    &[("node1", 1, &[]), ("node2", 1, &[]), ("node3", 2, slow)],
+                    &args,
+                )
+                .current_dir(&self.work),
+            RUN_TIMEOUT,
+        );
+        assert!(
+            run.ok(),
+            "mpirun with node3 slowed:\n{}\n{}",
+            run.text(),
+            self.cluster.logs()
+        );
+        let report = json(&self.work.join("slowed.json"));
+        let why = format!("{report:#}\n{}", run.text());
+        assert_eq!(report["inside"], inside, "slowed vs one process: {why}");
+        check_hosts(&report, &NODES, Some(&[&[0], &[1], &[2, 3]]), &why);
+        let listed: Vec<(Option<u64>, &str)> = report["outliers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("outliers: {why}"))
+            .iter()
+            .map(|o| (o["rank"].as_u64(), o["host"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            listed,
+            [(Some(2), "node3"), (Some(3), "node3"), (None, "node3")],
+            "outliers (rank, host): {why}"
+        );
+        for o in report["outliers"].as_array().unwrap() {
+            assert_eq!(o["kernel"], "portable", "{why}");
+            let speed = o["relative_speed"].as_f64().unwrap();
+            assert!(speed > 0.0 && speed < 0.75, "relative speed {speed}: {why}");
+        }
+        let line = "mcpi: warning: host node3 counts at ";
+        assert!(run.stderr.contains(line), "no {line:?}: {why}");
+        self.say("node3 slowed: its ranks and the host are the outliers, the same count;");
     }
 
     /// Kills everything on node3 once the run's checkpoint holds
@@ -329,8 +385,9 @@ impl Harness {
         said
     }
 
-    /// Every script under both launchers with `-N 2` and `-N 3`: each job
-    /// completes on the nodes it asked for.
+    /// Every script under both launchers with `-N 2` and `-N 3`, mcpi with `-c
+    /// 2` (a rank a node, 2 threads) and the hybrid sweep on 2 nodes of 2 cores
+    /// (4x1, 2x2): each job completes on the nodes it asked for.
     fn run_every_script(&self) -> Vec<Job> {
         let (submit, n) = (self.submit(), SLURM_SAMPLES);
         let job = |script, launcher, nodes, per_node, samples| {
@@ -345,6 +402,10 @@ impl Harness {
             job("strong-scaling.sbatch", "mpirun", 2, 2, n),
             job("weak-scaling.sbatch", "srun", 2, 2, n / 4),
             job("weak-scaling.sbatch", "mpirun", 3, 1, n / 4),
+            job("mcpi.sbatch", "srun", 2, 1, n).with_cpus_per_task(2),
+            job("mcpi.sbatch", "mpirun", 2, 1, n).with_cpus_per_task(2),
+            job("hybrid-scaling.sbatch", "srun", 2, 2, n),
+            job("hybrid-scaling.sbatch", "mpirun", 2, 2, n),
         ];
         for job in &mut jobs {
             self.cluster.sbatch(job, &self.results(), |_| {});
@@ -365,17 +426,26 @@ impl Harness {
     }
 
     /// Every report: complete, the allocation recorded, its hosts from it, the
-    /// count of one process, and no other report. Returns (label, ranks, nodes)
-    /// -> runs, to hold `mcpi study` to.
-    fn check_reports(&self, jobs: &[Job]) -> BTreeMap<(String, u64, u64), u64> {
+    /// count of one process, its ranks bound to cores of their own where the
+    /// launcher binds (every srun step; mpirun given `PE=`), and no other
+    /// report. Returns (label, ranks, threads, nodes) -> runs, to hold `mcpi
+    /// study` to.
+    fn check_reports(&self, jobs: &[Job]) -> Groups {
         let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut groups: BTreeMap<(String, u64, u64), u64> = BTreeMap::new();
+        let mut groups = Groups::new();
         let mut found = 0;
         for job in jobs {
             let allocated: Vec<String> = (1..=job.nodes).map(|i| format!("node{i}")).collect();
-            for ranks in job.ranks() {
-                let (_, report, why) = self.cluster.check_report(job, &self.results(), ranks, 1);
+            for shape in job.shapes() {
+                let (ranks, threads) = (shape.ranks, shape.threads);
+                let (_, report, why) = self.cluster.check_report(job, &self.results(), shape, 1);
                 found += 1;
+                if job.launcher == "srun" || job.mpirun_binds() {
+                    let h5 = self
+                        .results()
+                        .join(format!("{}.h5", job.report_prefix(shape, 1)));
+                    check_bound(&report, &h5, &why);
+                }
                 assert_eq!(
                     report["slurm"]["nodelist"],
                     format!("node[1-{}]", job.nodes),
@@ -391,11 +461,11 @@ impl Harness {
                     !hosts.is_empty() && hosts.iter().all(|h| allocated.iter().any(|a| a == h)),
                     "hosts outside the allocation {allocated:?}: {why}"
                 );
-                if ranks == job.tasks {
-                    // The whole allocation: every node, tasks-per-node ranks
-                    // each, in blocks.
+                if ranks * threads == job.cores() {
+                    // The whole allocation: every node, as many ranks each,
+                    // in blocks.
                     let names: Vec<&str> = allocated.iter().map(String::as_str).collect();
-                    let k = job.tasks_per_node() as u64;
+                    let k = ranks / job.nodes as u64;
                     let per: Vec<Vec<u64>> = (0..job.nodes as u64)
                         .map(|n| (n * k..(n + 1) * k).collect())
                         .collect();
@@ -408,7 +478,7 @@ impl Harness {
                 assert_eq!(samples, job.samples_on(ranks), "samples: {why}");
                 counts.insert(samples, report["inside"].as_u64().unwrap());
                 *groups
-                    .entry((job.name().to_string(), ranks, hosts.len() as u64))
+                    .entry((job.name().to_string(), ranks, threads, hosts.len() as u64))
                     .or_default() += 1;
             }
         }
@@ -438,9 +508,10 @@ impl Harness {
         groups
     }
 
-    /// `mcpi study` over all of them: one row per (ranks, nodes) of each label,
-    /// holding exactly the runs with that many ranks on that many hosts.
-    fn check_study(&self, groups: &BTreeMap<(String, u64, u64), u64>) {
+    /// `mcpi study` over all of them: in the scaling series, one row per
+    /// (ranks, threads, nodes) of each label, holding exactly the runs of that
+    /// shape on that many hosts; the hybrid sweep's shapes in a hybrid series.
+    fn check_study(&self, groups: &Groups) {
         let csv_path = self.work.join("study.csv");
         let study = run_for(
             Command::new(env!("CARGO_BIN_EXE_mcpi"))
@@ -452,30 +523,39 @@ impl Harness {
         assert!(study.ok(), "mcpi study:\n{}", study.text());
         let csv = Csv::read(&csv_path);
         let text = &csv.text;
-        let mut rows: BTreeMap<(String, u64, u64), u64> = BTreeMap::new();
+        let mut rows = Groups::new();
+        let mut hybrid: BTreeSet<(String, u64, u64)> = BTreeSet::new();
         for row in &csv.rows {
-            let key = (
-                csv.col(row, "label").to_string(),
-                csv.col(row, "ranks").parse().unwrap(),
-                csv.col(row, "nodes").parse().unwrap(),
-            );
-            rows.insert(key, csv.col(row, "runs").parse().unwrap());
+            let num = |name| -> u64 { csv.col(row, name).parse().unwrap() };
+            let label = csv.col(row, "label").to_string();
+            if csv.col(row, "kind") == "hybrid" {
+                hybrid.insert((label, num("ranks"), num("threads")));
+                continue;
+            }
+            let key = (label, num("ranks"), num("threads"), num("nodes"));
+            rows.insert(key, num("runs"));
         }
         assert_eq!(
             &rows, groups,
-            "mcpi study rows (label, ranks, nodes) -> runs, vs the reports:\n{text}\n{}",
+            "mcpi study's scaling rows (label, ranks, threads, nodes) -> runs, vs the \
+             reports:\n{text}\n{}",
             study.stdout
         );
-        let nodes: BTreeSet<u64> = rows.keys().map(|k| k.2).collect();
+        let sweep = [(4, 1), (2, 2)].map(|(r, t)| ("hybrid-scaling".to_string(), r, t));
+        assert!(
+            sweep.iter().all(|shape| hybrid.contains(shape)),
+            "no hybrid series of 4x1 and 2x2 in {hybrid:?}:\n{text}"
+        );
+        let nodes: BTreeSet<u64> = rows.keys().map(|k| k.3).collect();
         assert!(
             nodes.contains(&2) && nodes.contains(&3),
             "no rows on 2 and 3 nodes:\n{text}"
         );
         // The same rank count on different node counts stays apart.
         assert!(
-            rows.keys().any(|(l, r, n)| rows
+            rows.keys().any(|(l, r, t, n)| rows
                 .keys()
-                .any(|(l2, r2, n2)| l == l2 && r == r2 && n != n2)),
+                .any(|(l2, r2, t2, n2)| l == l2 && r == r2 && t == t2 && n != n2)),
             "no rank count on two node counts:\n{text}"
         );
         self.say("reports and mcpi study checked");
@@ -505,7 +585,14 @@ impl Harness {
     }
 }
 
-/// `mcpi run` of the reference, across hosts and killed.
+/// Runs by (label, ranks, threads, nodes): what each row of `mcpi study`'s
+/// scaling series must hold.
+type Groups = BTreeMap<(String, u64, u64, u64), u64>;
+
+/// An MPMD mpirun's app context: a host, its ranks, their environment.
+type HostRanks<'a> = (&'a str, usize, &'a [(&'a str, &'a str)]);
+
+/// `mcpi run` of the reference, across hosts, slowed and killed.
 const RUN_ARGS: [&str; 8] = [
     "run",
     "-q",
@@ -566,24 +653,48 @@ impl Cluster {
     /// `mpirun` on the head host, over the hostfile's compute hosts through the
     /// ssh stand-in, on TCP within the cluster's subnet, one rank per host in turn.
     fn mpirun(&self, ranks: usize) -> Command {
+        let mut cmd = self.mpirun_over_hosts();
+        cmd.args(["-n", &ranks.to_string(), "--map-by", "node"])
+            .arg(env!("CARGO_BIN_EXE_mcpi"));
+        cmd
+    }
+
+    /// An MPMD [`mpirun`](Self::mpirun): per (host, ranks, environment), that
+    /// many ranks on that host with those variables (`-x`), each running mcpi
+    /// with `args`; ranks numbered in that order.
+    fn mpmd(&self, contexts: &[HostRanks], args: &[&str]) -> Command {
+        let mut cmd = self.mpirun_over_hosts();
+        for (i, (host, ranks, env)) in contexts.iter().enumerate() {
+            if i > 0 {
+                cmd.arg(":");
+            }
+            cmd.args([
+                "-n",
+                &ranks.to_string(),
+                "--host",
+                &format!("{host}:{ranks}"),
+            ]);
+            for (k, v) in env.iter() {
+                cmd.args(["-x", &format!("{k}={v}")]);
+            }
+            cmd.arg(env!("CARGO_BIN_EXE_mcpi")).args(args);
+        }
+        cmd
+    }
+
+    /// What both share: the hostfile, the ssh stand-in, TCP on the subnet, no
+    /// binding (the hosts share the machine's CPUs).
+    fn mpirun_over_hosts(&self) -> Command {
         let mut cmd = self.on("head", "mpirun");
         cmd.arg("--hostfile")
             .arg(self.dir.join("hostfile"))
-            .args([
-                "-n",
-                &ranks.to_string(),
-                "--map-by",
-                "node",
-                "--bind-to",
-                "none",
-            ])
+            .args(["--bind-to", "none"])
             .arg("--mca")
             .arg("plm_rsh_agent")
             .arg(self.dir.join("rsh"))
             .args(["--mca", "pml", "ob1", "--mca", "btl", "tcp,self"])
             .args(["--mca", "btl_tcp_if_include", &self.subnet])
-            .args(["--mca", "oob_tcp_if_include", &self.subnet])
-            .arg(env!("CARGO_BIN_EXE_mcpi"));
+            .args(["--mca", "oob_tcp_if_include", &self.subnet]);
         cmd
     }
 

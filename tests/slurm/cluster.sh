@@ -171,6 +171,11 @@ SlurmctldDebug=info
 SlurmdDebug=info
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
+# No binding: task/affinity cannot lay out tasks on CPUs the node declares but
+# the machine lacks ("Unable to layout tasks on given cpus" for 4 tasks on 2
+# cores); srun --cpu-bind=cores says "lacks support for cpu binding" and runs.
+# The emulated cluster (tests/cluster/netcluster.sh), whose nodes declare the
+# real CPUs, binds.
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
