@@ -61,6 +61,15 @@ pub fn cpu_list(items: &[u32]) -> String {
     out.join(",")
 }
 
+/// `n` and the word, plural unless `n` is 1: "1 rank", "4 threads".
+pub fn counted(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// "rank 3" or "ranks 0-2,5".
 fn ranks_named(ranks: &[u32]) -> String {
     match ranks {
@@ -141,10 +150,10 @@ pub fn warnings(per_rank: &[RankFigures]) -> Vec<String> {
         let cpus = per_rank[ranks[0]].cpus;
         if threads > cpus {
             out.push(format!(
-                "{host} runs {} ranks × {} threads = {threads} threads on the {cpus} CPUs it gives \
-                 the job: it is oversubscribed",
-                ranks.len(),
-                per_rank[ranks[0]].threads,
+                "{host} runs {} × {} = {threads} threads on the {cpus} CPUs it gives the job: it is \
+                 oversubscribed",
+                counted(ranks.len() as u64, "rank"),
+                counted(per_rank[ranks[0]].threads, "thread"),
             ));
         }
     }

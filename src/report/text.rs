@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::placement::cpu_list;
+use crate::placement::{counted, cpu_list};
 
 /// The lines of the block, key and value in two columns.
 struct Block(String);
@@ -165,9 +165,9 @@ fn binding(r: &Report) -> String {
         n => format!("; {n} placement warnings"),
     };
     format!(
-        "{} ranks × {} threads = {} cores ({} from {}); {}{more}{warned}",
-        r.ranks,
-        r.threads,
+        "{} × {} = {} cores ({} from {}); {}{more}{warned}",
+        counted(r.ranks, "rank"),
+        counted(r.threads, "thread"),
         r.ranks * r.threads,
         r.threads,
         r.threads_from,

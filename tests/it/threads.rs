@@ -97,7 +97,7 @@ fn the_report_shows_threads_affinity_and_binding() {
     );
     // Where the threads finished is up to the scheduler, within the mask.
     let binding = run.field("binding");
-    let shown = "1 ranks × 2 threads = 2 cores (2 from --threads); rank 0 on 0-1 (ran on ";
+    let shown = "1 rank × 2 threads = 2 cores (2 from --threads); rank 0 on 0-1 (ran on ";
     assert!(
         binding.starts_with(shown) && ["0)", "1)", "0-1)"].iter().any(|c| binding.ends_with(c)),
         "{binding}"
@@ -188,7 +188,7 @@ fn placement_mistakes_are_warned_and_a_clean_launch_is_not() {
     let w = warnings(&run, &dir, "many");
     assert!(
         w.iter().any(|x| x.contains(&format!(
-            "runs 1 ranks × {} threads = {} threads on the {cpus} CPUs it gives the job",
+            "runs 1 rank × {} threads = {} threads on the {cpus} CPUs it gives the job",
             cpus + 1,
             cpus + 1
         ))),
