@@ -68,9 +68,13 @@ impl ThreadsSource {
 
 /// A thread count from 1 to [`MAX_THREADS`], or why `text` is not one.
 fn thread_count(text: &str) -> Result<u64, String> {
-    match text.trim().parse::<u64>() {
+    let digits = text.trim();
+    match digits.parse::<u64>() {
         Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
         Ok(_) => Err(format!("must be from 1 to {MAX_THREADS}")),
+        Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("must be from 1 to {MAX_THREADS}")) // beyond u64
+        }
         Err(_) => Err("is not a whole number".into()),
     }
 }

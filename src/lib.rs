@@ -28,6 +28,7 @@ pub mod config;
 pub mod console;
 pub mod decompose;
 pub mod error;
+pub mod figures;
 pub mod host;
 pub mod intervals;
 pub mod job;

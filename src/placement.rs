@@ -13,9 +13,11 @@
 //! oversubscribed host is a placement warning). The reference is the median over ranks (for an even
 //! count the lower median, the faster of the middle two); the spread is the
 //! median absolute deviation from it, scaled by 1.4826 (a standard deviation
-//! for normal data). A rank is an outlier when its time per sample is more than
-//! [`OUTLIER_Z`] such deviations above the median *and* it counts at less than
-//! [`OUTLIER_SPEED`] of the median rank's speed. A run whose median rank
+//! for normal data), and at least [`SPREAD_FLOOR`] of the median (a tight run's
+//! deviation is no yardstick). A rank is an outlier when its time per sample is
+//! more than [`OUTLIER_Z`] such deviations above the median *and* it counts at
+//! less than [`OUTLIER_SPEED`] of the median rank's speed — with only two ranks,
+//! where the deviation says nothing, less than [`OUTLIER_SPEED_OF_TWO`]. A run whose median rank
 //! counted for less than [`OUTLIER_MIN_SECONDS`] is too short to time and has
 //! no outliers. The same rule runs over hosts (their ranks' seconds and samples
 //! added up) when there are at least two.
@@ -24,7 +26,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::{RankFigures, ThreadFigures};
+use crate::figures::{RankFigures, ThreadFigures};
 
 /// Robust standard deviations above the median for an outlier (the modified
 /// z-score threshold of Iglewicz and Hoaglin).
@@ -33,6 +35,12 @@ pub const OUTLIER_Z: f64 = 3.5;
 /// An outlier also counts at less than this fraction of the median's speed, so
 /// a tight run does not flag a rank 5% slower than the rest.
 pub const OUTLIER_SPEED: f64 = 0.75;
+
+/// With two ranks (or hosts) the slower is an outlier only below this speed.
+pub const OUTLIER_SPEED_OF_TWO: f64 = 0.5;
+
+/// The spread is taken as at least this fraction of the median.
+pub const SPREAD_FLOOR: f64 = 0.05;
 
 /// CPU seconds the median rank (or host) must have counted for outliers to be
 /// looked for: shorter runs are dominated by start-up effects.
@@ -186,9 +194,26 @@ fn overlapping(host: &str, ranks: &[usize], per_rank: &[RankFigures]) -> Option<
         .filter(|c| per_rank[b].affinity.contains(c))
         .collect();
     let involved: Vec<u32> = involved.into_iter().collect();
+    let cpus: BTreeSet<u32> = involved
+        .iter()
+        .flat_map(|&i| per_rank[i as usize].affinity.iter().copied())
+        .collect();
+    let threads: u64 = involved.iter().map(|&i| per_rank[i as usize].threads).sum();
+    // Too few CPUs for their threads is a mistake; enough but shared (OpenMPI's
+    // --bind-to socket, an unbound srun) lets the OS move ranks between CPUs.
+    let consequence = if (cpus.len() as u64) < threads {
+        format!(
+            ", {} on {}",
+            counted(threads, "thread"),
+            counted(cpus.len() as u64, "CPU")
+        )
+    } else {
+        ", so the OS may move them between CPUs".into()
+    };
     Some(format!(
-        "{} on {host} have overlapping affinity masks (ranks {a} and {b} may both run on CPUs {}): \
-         bind each rank to cores of its own (mpirun --bind-to core, srun --cpu-bind=cores)",
+        "{} on {host} have overlapping affinity masks (ranks {a} and {b} may both run on CPUs \
+         {}){consequence}: bind each rank to cores of its own (mpirun --bind-to core, \
+         srun --cpu-bind=cores)",
         ranks_named(&involved),
         cpu_list(&shared)
     ))
@@ -236,7 +261,12 @@ pub fn slow(times: &[f64]) -> Vec<(usize, f64)> {
     }
     let median = lower_median(known.clone());
     let mad = lower_median(known.iter().map(|t| (t - median).abs()).collect());
-    let sigma = 1.4826 * mad;
+    let sigma = (1.4826 * mad).max(SPREAD_FLOOR * median);
+    let speed_bar = if known.len() == 2 {
+        OUTLIER_SPEED_OF_TWO
+    } else {
+        OUTLIER_SPEED
+    };
     times
         .iter()
         .enumerate()
@@ -244,7 +274,7 @@ pub fn slow(times: &[f64]) -> Vec<(usize, f64)> {
         .map(|(i, &t)| (i, median / t))
         .filter(|&(i, speed)| {
             let above = times[i] - median;
-            speed < OUTLIER_SPEED && above > OUTLIER_Z * sigma
+            speed < speed_bar && above > OUTLIER_Z * sigma
         })
         .collect()
 }
@@ -343,6 +373,9 @@ mod tests {
         // Rank 1 takes 5× as long per sample: the lower median is rank 0's.
         assert_eq!(slow(&[1.0, 5.0]), vec![(1, 0.2)]);
         assert_eq!(slow(&[1.0, 1.1]), vec![]);
+        // Of two, 0.67× is within what a loaded machine does; of five, not.
+        assert_eq!(slow(&[1.0, 1.5]), vec![]);
+        assert_eq!(slow(&[1.0, 1.0, 1.0, 1.0, 1.5]).len(), 1);
         // A spread-out run: 1.3× the median is within 3.5 deviations.
         assert_eq!(slow(&[1.0, 1.2, 0.9, 1.3, 1.1]), vec![]);
         // Faster than the rest is never an outlier.

@@ -22,6 +22,7 @@ use std::ops::Range;
 use crate::checkpoint;
 use crate::comm::{Comm, Received, ROOT};
 use crate::config::Config;
+use crate::host::thread_cpu_seconds;
 use crate::intervals::Intervals;
 use crate::plan::part;
 use crate::progress::Progress;
@@ -49,6 +50,32 @@ pub trait Flow {
     /// After every thread's loop: moves the last counts; whether a stop was
     /// ordered (the same answer on every rank).
     fn finish(self) -> bool;
+    /// The time the main thread has spent so far in the protocol's costly
+    /// steps — storing and sending counts, checkpoints — clocked around those
+    /// steps only (not every poll), so the count loop can tell its own CPU time.
+    fn busy(&self) -> Busy;
+}
+
+/// CPU and wall seconds spent in clocked steps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Busy {
+    /// The thread's CPU time in them.
+    pub cpu: f64,
+    /// Their elapsed time.
+    pub wall: f64,
+}
+
+impl Busy {
+    /// The clocks now, to pass to [`Busy::since`] after the step.
+    fn mark() -> (f64, f64) {
+        (thread_cpu_seconds(), Comm::time())
+    }
+
+    /// Adds the time since `mark`.
+    fn since(&mut self, (cpu, wall): (f64, f64)) {
+        self.cpu += thread_cpu_seconds() - cpu;
+        self.wall += Comm::time() - wall;
+    }
 }
 
 /// Rank 0's record of the run across its rounds.
@@ -91,6 +118,7 @@ pub struct Collector<'a> {
     stop_requested: bool,
     stop_sent: bool,
     buf: Vec<u64>,
+    busy: Busy,
 }
 
 impl<'a> Collector<'a> {
@@ -125,6 +153,7 @@ impl<'a> Collector<'a> {
             stop_requested: false,
             stop_sent: false,
             buf: vec![0; MESSAGE_COUNTS],
+            busy: Busy::default(),
         }
     }
 
@@ -155,9 +184,9 @@ impl<'a> Collector<'a> {
 
     /// Takes in what has arrived; returns whether anything did.
     fn receive(&mut self) -> bool {
-        let mut any = false;
+        let mut since = None;
         while let Some(msg) = self.comm.receive_any(&mut self.buf) {
-            any = true;
+            since.get_or_insert_with(Busy::mark);
             match msg {
                 Received::StopRequest => self.stop_requested = true,
                 Received::Counts { from, thread, len } => {
@@ -176,7 +205,10 @@ impl<'a> Collector<'a> {
                 }
             }
         }
-        any
+        if let Some(mark) = since {
+            self.busy.since(mark);
+        }
+        since.is_some()
     }
 
     /// Every batch known counted now: the ledger's and every worker's stored
@@ -195,12 +227,14 @@ impl<'a> Collector<'a> {
             self.stop_sent = true;
         }
         if self.ledger.checkpoints.as_ref().is_some_and(|c| c.due(now)) {
+            let mark = Busy::mark();
             self.store_own();
             let done = self.done_now();
             let ledger = &mut *self.ledger;
             if let Some(ck) = ledger.checkpoints.as_mut() {
                 ck.save_due(self.config, &done, &ledger.store, now);
             }
+            self.busy.since(mark);
         }
         let counted = self.ledger.counted_before + self.arrived + self.pending.len() as u64;
         self.ledger.progress.update(counted);
@@ -213,12 +247,16 @@ impl Flow for Collector<'_> {
     }
 
     fn push_from(&mut self, thread: usize, counts: &[u64]) {
+        let mark = Busy::mark();
         self.store(thread, counts);
+        self.busy.since(mark);
     }
 
     fn poll(&mut self, now: f64) -> bool {
         if self.pending.len() == MESSAGE_COUNTS {
+            let mark = Busy::mark();
             self.store_own();
+            self.busy.since(mark);
         }
         self.receive();
         self.tend(now);
@@ -240,6 +278,10 @@ impl Flow for Collector<'_> {
         self.ledger.counted_before += self.arrived;
         self.comm.broadcast(u8::from(self.stop_sent)) == 1
     }
+
+    fn busy(&self) -> Busy {
+        self.busy
+    }
 }
 
 /// The other ranks' side of one round.
@@ -253,6 +295,7 @@ pub struct Sender<'a> {
     polled: f64,
     stop_asked: bool,
     stop_got: bool,
+    busy: Busy,
 }
 
 impl<'a> Sender<'a> {
@@ -267,16 +310,19 @@ impl<'a> Sender<'a> {
             polled: now,
             stop_asked: false,
             stop_got: false,
+            busy: Busy::default(),
         }
     }
 
     /// Sends thread `t`'s pending counts, in messages of at most
     /// [`MESSAGE_COUNTS`].
     fn send(&mut self, t: usize) {
+        let mark = Busy::mark();
         for chunk in self.pending[t].chunks(MESSAGE_COUNTS) {
             self.comm.send_counts(t, chunk);
         }
         self.pending[t].clear();
+        self.busy.since(mark);
     }
 }
 
@@ -329,5 +375,9 @@ impl Flow for Sender<'_> {
             self.comm.await_stop_order();
         }
         stopped
+    }
+
+    fn busy(&self) -> Busy {
+        self.busy
     }
 }

@@ -210,8 +210,9 @@ impl ByteTable {
 #[derive(Clone)]
 pub struct Streams {
     base: State,
-    jump: ByteTable,
-    long_jump: ByteTable,
+    // Shared by the clones (read only): 256 KiB each.
+    jump: std::sync::Arc<ByteTable>,
+    long_jump: std::sync::Arc<ByteTable>,
     /// `long_jump^(2^k)` for k = 0, 1, …: grown on demand.
     long_pow: Vec<JumpMatrix>,
 }
@@ -222,8 +223,8 @@ impl Streams {
         let long = JumpMatrix::long_jump();
         Streams {
             base: State::from_seed(seed),
-            jump: ByteTable::new(&JumpMatrix::jump()),
-            long_jump: ByteTable::new(&long),
+            jump: std::sync::Arc::new(ByteTable::new(&JumpMatrix::jump())),
+            long_jump: std::sync::Arc::new(ByteTable::new(&long)),
             long_pow: vec![long],
         }
     }

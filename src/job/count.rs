@@ -90,12 +90,21 @@ pub fn count(
 ) -> Counted {
     let first = first_round(config, done_before);
     let ranks = comm.size();
-    if comm.is_root() && first.count() > 0 && first.count() < ranks {
+    let workers = ranks * threads as u64;
+    if comm.is_root() && first.count() > 0 && first.count() < workers {
+        let idle = workers - first.count();
+        let (who, idle) = if threads == 1 {
+            (format!("{ranks} ranks"), format!("{idle} ranks"))
+        } else {
+            (
+                format!("{ranks} × {threads} threads"),
+                crate::placement::counted(idle, "thread"),
+            )
+        };
         crate::console::eprint_line(&format!(
-            "mcpi: warning: {ranks} ranks for {} batches: {} ranks have nothing to count \
+            "mcpi: warning: {who} for {} batches: {idle} have nothing to count \
              (use a smaller --batch-size)",
             first.count(),
-            ranks - first.count()
         ));
     }
     let mut counter = Counter {

@@ -19,10 +19,11 @@ use crate::plan::Plan;
 use crate::protocol::Flow;
 use crate::stream::Streams;
 
-/// A thread hands its counts over after at most this many…
-const HANDOFF_COUNTS: usize = 1 << 14;
-/// …or this many seconds, looked at every [`CLOCK_SAMPLES`] samples.
-const HANDOFF_SECONDS: f64 = 0.01;
+/// A thread hands its counts over after at most this many (512 KiB)…
+const HANDOFF_COUNTS: usize = 1 << 16;
+/// …or this many seconds (often enough for progress and checkpoints), looked
+/// at every [`CLOCK_SAMPLES`] samples.
+const HANDOFF_SECONDS: f64 = 0.1;
 const CLOCK_SAMPLES: u64 = 1 << 20;
 /// How long the main thread waits for a handoff before tending the protocol.
 const WAIT: Duration = Duration::from_millis(1);
@@ -31,6 +32,19 @@ const WAIT: Duration = Duration::from_millis(1);
 struct Handoff {
     thread: usize,
     counts: Vec<u64>,
+}
+
+/// Raises the stop flag if its thread unwinds, so a panic on one thread (or a
+/// thread that cannot be started) stops the others at their next batch rather
+/// than after their whole part; the panic then ends the job (`MPI_Abort`).
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What a round's threads share.
@@ -56,11 +70,18 @@ impl Team<'_> {
         let (tx, rx) = mpsc::channel();
         let (kernel, plan) = (self.kernel, self.plan);
         let tallies = std::thread::scope(|s| {
+            let _guard = StopOnPanic(&stop);
             let workers: Vec<_> = (1..parts.len())
                 .map(|t| {
                     let (tx, part, stop) = (tx.clone(), &parts[t], &stop);
                     let mut streams = self.streams.clone();
-                    s.spawn(move || worker(t, kernel, plan, &mut streams, part, tx, stop))
+                    std::thread::Builder::new()
+                        .name(format!("mcpi-count-{t}"))
+                        .spawn_scoped(s, move || {
+                            let _guard = StopOnPanic(stop);
+                            worker(t, kernel, plan, &mut streams, part, tx, stop)
+                        })
+                        .unwrap_or_else(|e| panic!("cannot start counting thread {t}: {e}"))
                 })
                 .collect();
             drop(tx);
@@ -126,8 +147,20 @@ fn main_loop(
             ControlFlow::Continue(())
         }
     });
-    tally.compute = Comm::time() - t0 - moving;
-    tally.cpu_seconds = (thread_cpu_seconds() - c0 - moving).max(0.0);
+    let total = Comm::time() - t0;
+    tally.compute = total - moving;
+    // CPU time less what the protocol's clocked steps took, then the rest
+    // shared pro rata between counting and the unclocked part of moving (the
+    // probes between batches): the thread's CPU share is taken to be the same
+    // in both. (`moving` is wall time, which includes waiting.)
+    let busy = flow.busy();
+    let rest = total - busy.wall;
+    let share = if rest > 0.0 {
+        (tally.compute / rest).min(1.0)
+    } else {
+        1.0
+    };
+    tally.cpu_seconds = ((thread_cpu_seconds() - c0 - busy.cpu) * share).max(0.0);
     tally.cpu = current_cpu();
     tally
 }
@@ -143,13 +176,15 @@ fn worker(
     stop: &AtomicBool,
 ) -> Tally {
     let mut tally = Tally::default();
-    let mut counts = Vec::with_capacity(HANDOFF_COUNTS);
+    let mut counts = Vec::with_capacity(64);
     let mut since_clock = 0;
     let start = Instant::now();
     let c0 = thread_cpu_seconds();
     let mut handed = start;
     let hand = |counts: &mut Vec<u64>| {
-        let full = std::mem::replace(counts, Vec::with_capacity(HANDOFF_COUNTS));
+        // The next handoff is likely as long as this one.
+        let next = Vec::with_capacity(counts.len().max(64));
+        let full = std::mem::replace(counts, next);
         // The main thread only stops receiving when the job is ending anyway.
         let _ = tx.send(Handoff {
             thread,
