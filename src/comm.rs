@@ -69,12 +69,18 @@ pub struct Comm {
 }
 
 impl Comm {
-    /// Initialises MPI; works under `mpirun`/`srun` and as a singleton. Asks
-    /// for `MPI_THREAD_FUNNELED` (threads count, only the main thread calls
-    /// MPI); what the library provides is [`Comm::funneled`].
-    pub fn init() -> Result<Comm, InitError> {
-        let (universe, threading) =
-            mpi::initialize_with_threading(Threading::Funneled).ok_or(InitError)?;
+    /// Initialises MPI; works under `mpirun`/`srun` and as a singleton. With
+    /// `threads`, asks for `MPI_THREAD_FUNNELED` (threads count, only the main
+    /// thread calls MPI; what the library provides is [`Comm::funneled`]);
+    /// without, for `MPI_THREAD_SINGLE`, which keeps OpenMPI's probes between
+    /// batches free of locking (about 50 ns a batch less).
+    pub fn init(threads: bool) -> Result<Comm, InitError> {
+        let level = if threads {
+            Threading::Funneled
+        } else {
+            Threading::Single
+        };
+        let (universe, threading) = mpi::initialize_with_threading(level).ok_or(InitError)?;
         let world = universe.world();
         Ok(Comm {
             rank: world.rank() as u64,

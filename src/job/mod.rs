@@ -79,9 +79,10 @@ pub struct Started {
     pub at: SystemTime,
 }
 
-/// MPI_Init, or the exit status of its failure (printed).
-fn init() -> Result<Comm, ExitCode> {
-    Comm::init().map_err(|e| {
+/// MPI_Init (with `threads`, at the thread level threads need), or the exit
+/// status of its failure (printed).
+fn init(threads: bool) -> Result<Comm, ExitCode> {
+    Comm::init(threads).map_err(|e| {
         let exit = Exit {
             status: EXIT_FAILURE,
             error: Some(e.into()),
@@ -100,7 +101,13 @@ pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
     // signal only sets a flag (one before the count loop stops the run after
     // its first batch).
     let handlers = signals::install();
-    let comm = match init() {
+    // This rank's own reading of --threads (agreed on after MPI_Init).
+    let threads = parsed.as_ref().is_ok_and(|c| {
+        c.threads
+            .resolve(|name| std::env::var(name).ok())
+            .is_ok_and(|(n, _)| n > 1)
+    });
+    let comm = match init(threads) {
         Ok(comm) => comm,
         Err(status) => return status,
     };
@@ -122,7 +129,7 @@ pub fn main(parsed: Result<Config, NotRun>) -> ExitCode {
 /// launch that mixes it with `run` is refused on every rank rather than left
 /// hanging; rank 0 alone runs `command`, and every rank leaves with its status.
 pub fn main_launched(command: impl FnOnce() -> u8) -> ExitCode {
-    let comm = match init() {
+    let comm = match init(false) {
         Ok(comm) => comm,
         Err(status) => return status,
     };
