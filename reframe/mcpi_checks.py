@@ -100,6 +100,11 @@ def shapes(*specs):
     return [Shape(s) for s in specs]
 
 
+def _literal(value):
+    '''``value`` as text inside a sanity message (a format string).'''
+    return str(value).replace('{', '{{').replace('}', '}}')
+
+
 def load_references(path, table):
     '''``table`` (PERFORMANCE or SCALING) of the references file ``path``.'''
     try:
@@ -209,17 +214,18 @@ class McpiRun(rfm.RunOnlyRegressionTest):
     @sanity_function
     def validate(self):
         report = self.report()
+        # Messages are format strings: {0} and {1} are the compared values.
+        stopped = _literal(report.get('stopped_by'))
+        reason = _literal(report['verdict_reason'])
         checks = [
             sn.assert_eq(report['complete'], True,
-                         msg='the run did not complete: stopped by {0}'
-                         .format(report.get('stopped_by'))),
+                         msg=f'the run did not complete: stopped by {stopped}'),
             sn.assert_eq(report['ranks'], self.shape.ranks,
                          msg='ran on {0} ranks, not {1}'),
             sn.assert_eq(report['threads'], self.shape.threads,
                          msg='ran {0} threads per rank, not {1}'),
             sn.assert_eq(report['verdict'], 'PASS',
-                         msg='verdict {0}, not {1}: '
-                         + report['verdict_reason']),
+                         msg=f'verdict {{0}}, not {{1}}: {reason}'),
         ]
         if self.expected_inside:
             checks.append(sn.assert_eq(
