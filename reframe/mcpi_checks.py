@@ -59,8 +59,13 @@ REFERENCES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 #: Rank counts of the scaling sweeps (one thread a rank). A sweep's runs are
 #: fixtures, which `-P` does not reach: set MCPI_SCALING_RANKS=1,2,4,8 instead.
-SCALING_RANKS = [int(n) for n in
-                 os.environ.get('MCPI_SCALING_RANKS', '1,2').split(',')]
+#: `mcpi study` tells a weak sweep from a strong one by its samples, so a
+#: sweep needs two rank counts at least.
+SCALING_RANKS = sorted({int(n) for n in
+                        os.environ.get('MCPI_SCALING_RANKS', '1,2').split(',')})
+if len(SCALING_RANKS) < 2 or SCALING_RANKS[0] < 1:
+    raise ValueError(f'MCPI_SCALING_RANKS={os.environ["MCPI_SCALING_RANKS"]}: '
+                     f'give two rank counts or more, each at least 1')
 
 
 class Shape(tuple):
@@ -72,9 +77,8 @@ class Shape(tuple):
 
     def __new__(cls, spec):
         try:
-            if isinstance(spec, str):
-                spec = spec.lower().split('x')
-            ranks, threads = (int(n) for n in spec)
+            parts = spec.lower().split('x') if isinstance(spec, str) else spec
+            ranks, threads = (int(n) for n in parts)
         except (TypeError, ValueError):
             raise ValueError(f'shape {spec!r}: write ranks x threads as '
                              f'RxT, e.g. 4x2') from None
@@ -95,9 +99,13 @@ class Shape(tuple):
         return f'{self[0]}x{self[1]}'
 
 
-def shapes(*specs):
-    '''The values of a ``shape`` parameter.'''
-    return [Shape(s) for s in specs]
+def shape_parameter(*specs):
+    '''A ``shape`` parameter over these shapes, logged as RxT.'''
+    return parameter([Shape(s) for s in specs], type=Shape, fmt=_shape_name)
+
+
+def _shape_name(shape):
+    return str(shape)
 
 
 def _literal(value):
@@ -246,7 +254,7 @@ class McpiCorrectness(McpiRun):
 
     descr = 'mcpi: verdict PASS and the known inside count'
     tags = {'mcpi', 'correctness'}
-    shape = parameter(shapes('2x1', '1x2'), type=Shape)
+    shape = shape_parameter('2x1', '1x2')
 
 
 @rfm.simple_test
@@ -260,7 +268,7 @@ class McpiPerformance(McpiRun):
 
     descr = 'mcpi: samples/s, load imbalance and setup time'
     tags = {'mcpi', 'performance'}
-    shape = parameter(shapes('1x1', '2x1', '1x2'), type=Shape)
+    shape = shape_parameter('1x1', '2x1', '1x2')
     #: Alone on its nodes: a performance figure is about the machine.
     exclusive_access = True
     #: The Python file whose PERFORMANCE table holds the references.
@@ -304,7 +312,7 @@ class McpiPerformance(McpiRun):
 class McpiStrongRun(McpiRun):
     '''A run of the strong sweep: SAMPLES on every rank count.'''
 
-    shape = parameter(shapes(*((r, 1) for r in SCALING_RANKS)), type=Shape)
+    shape = shape_parameter(*((r, 1) for r in SCALING_RANKS))
     exclusive_access = True
     label = STRONG_LABEL
 
@@ -317,7 +325,7 @@ class McpiStrongRun(McpiRun):
 class McpiWeakRun(McpiRun):
     '''A run of the weak sweep: SAMPLES on each rank.'''
 
-    shape = parameter(shapes(*((r, 1) for r in SCALING_RANKS)), type=Shape)
+    shape = shape_parameter(*((r, 1) for r in SCALING_RANKS))
     exclusive_access = True
     label = WEAK_LABEL
     #: Only the 1-rank run counts SAMPLES: no known count for the others.
@@ -380,6 +388,8 @@ class McpiScaling(rfm.RunOnlyRegressionTest):
         except OSError as e:
             raise SanityError(f'mcpi study wrote no table ({e}): see '
                               f'{self.job.stderr}') from None
+        if not rows:
+            raise SanityError(f'no {kind} sweep in {path}')
         return sorted(rows, key=lambda r: int(r['ranks']))
 
     @sanity_function
@@ -390,8 +400,7 @@ class McpiScaling(rfm.RunOnlyRegressionTest):
         for kind, label in (('strong', STRONG_LABEL), ('weak', WEAK_LABEL)):
             rows = self.rows(kind)
             checks += [
-                sn.assert_eq([int(r['ranks']) for r in rows],
-                             sorted(SCALING_RANKS),
+                sn.assert_eq([int(r['ranks']) for r in rows], SCALING_RANKS,
                              msg=f'{kind} sweep: rank counts {{0}}, not {{1}}'),
                 sn.assert_eq({r['label'] for r in rows}, {label},
                              msg=f'{kind} sweep: labels {{0}}, not {{1}}'),
