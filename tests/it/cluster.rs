@@ -1,15 +1,16 @@
-//! What the two cluster tests share (`slurm`: one node; `multinode`: an emulated
-//! cluster): commands run with a timeout, a submission of a script in `slurm/`
-//! and the reports it must leave, the one wait for a Slurm job, `scontrol`
-//! fields, log tails for failure messages, `mcpi study`'s CSV, and the check
-//! that a run's ranks were bound to cores of their own.
+//! What the cluster tests share (`slurm` and `reframe`: the private one-node
+//! cluster; `multinode`: an emulated cluster): commands run with a timeout, the
+//! one-node cluster's guard, a submission of a script in `slurm/` and the
+//! reports it must leave, the one wait for a Slurm job, `scontrol` fields, log
+//! tails for failure messages, `mcpi study`'s CSV, and the check that a run's
+//! ranks were bound to cores of their own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A Slurm client command (sbatch, scontrol, scancel) or an mcpi run.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// `cluster.sh up` and `down` finish well within this (each daemon gets 30 s).
+const HARNESS_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// What a finished command left behind.
 pub struct Out {
@@ -708,5 +712,69 @@ impl Job {
     /// Its batch log's text, or nothing.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+}
+
+/// Held by the one test that has a private one-node cluster up: the tests that
+/// need one take turns, so their jobs do not share the machine's cores.
+static ONE_NODE: Mutex<()> = Mutex::new(());
+
+/// A private one-node Slurm cluster in a directory (`tests/slurm/cluster.sh`);
+/// dropping it runs `cluster.sh down`, so its daemons stop even when an
+/// assertion fails.
+pub struct Cluster {
+    dir: PathBuf,
+    /// Released after `down`: fields drop after `Drop::drop` has run.
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    /// Starts a cluster whose node declares `cpus` CPUs, once no other test
+    /// has one up.
+    pub fn up(dir: PathBuf, cpus: &str) -> Cluster {
+        // A test that failed with the cluster up has stopped it all the same.
+        let turn = ONE_NODE.lock().unwrap_or_else(|e| e.into_inner());
+        // The guard exists before `up` runs: a half-started cluster is stopped too.
+        let cluster = Cluster { dir, _turn: turn };
+        let out = run_for(
+            Command::new(format!("{ROOT}/tests/slurm/cluster.sh"))
+                .arg("up")
+                .arg(&cluster.dir)
+                .env("CPUS", cpus),
+            HARNESS_TIMEOUT,
+        );
+        assert!(out.ok(), "cluster.sh up failed:\n{}", out.text());
+        cluster
+    }
+
+    /// Its `slurm.conf`: `SLURM_CONF` for the clients.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("slurm.conf")
+    }
+}
+
+impl Slurm for Cluster {
+    fn client(&self, prog: &str) -> Command {
+        let mut cmd = Command::new(prog);
+        without_slurm_job(&mut cmd).env("SLURM_CONF", self.conf());
+        cmd
+    }
+
+    fn logs(&self) -> String {
+        log_tails(&self.dir.join("log"), 30)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let out = run_limited(
+            Command::new(format!("{ROOT}/tests/slurm/cluster.sh"))
+                .arg("down")
+                .arg(&self.dir),
+            HARNESS_TIMEOUT,
+        );
+        if !out.ok() {
+            eprintln!("cluster.sh down failed:\n{}", out.text());
+        }
     }
 }

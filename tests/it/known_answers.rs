@@ -9,6 +9,9 @@
 //!
 //! * the README's example: the default seed, `--samples 1e10 --batch-size 1e7`
 //!   under `mpirun -n 2` gives `inside = 7853953617`;
+//! * the ReFrame checks' count: the default seed, `--samples 2e9 --batch-size
+//!   1e7` gives `inside = 1570815599` (`reframe/mcpi_checks.py` holds the same
+//!   literal, `tests/it/reframe.rs` checks that it does);
 //! * `inside` for a table of small runs over seeds, batch sizes (1, 31, 32, 33,
 //!   short last batches), rank counts (singleton, `mpirun -n 1/2/3`) and every
 //!   `--kernel` variant (a variant this CPU lacks must be refused with status 2);
@@ -32,6 +35,10 @@ use crate::util::{json, mcpi, Scratch};
 const DEFAULT_SEED: u64 = 314_159_265_358_979;
 
 const LAYOUT: &str = "xoshiro256++/seed_from_u64/long_jump-per-batch/jump-per-lane/32-lanes/v1";
+
+/// `inside` of the default seed, 2e9 samples in batches of 1e7: what every
+/// run of the ReFrame checks must count (their `KNOWN_INSIDE`).
+pub const REFRAME_INSIDE: u64 = 1_570_815_599;
 
 #[test]
 fn readme_example_1e10_samples_on_2_ranks() {
@@ -57,6 +64,30 @@ fn readme_example_1e10_samples_on_2_ranks() {
     assert_eq!(report["batches"], 1000);
     assert_eq!(report["seed"], DEFAULT_SEED);
     assert_eq!(report["ranks"], 2);
+}
+
+#[test]
+fn reframe_checks_count_on_1_rank_of_2_threads() {
+    let dir = Scratch::new("kat-reframe");
+    let args = [
+        "run",
+        "--samples",
+        "2e9",
+        "--batch-size",
+        "1e7",
+        "--threads",
+        "2",
+        "--output",
+        "reframe",
+        "-q",
+    ];
+    let run = mcpi(Some(1), &args, dir.path());
+    assert_eq!(run.status, 0, "{run:?}");
+    let report = json(&dir.path().join("reframe.json"));
+    assert_eq!(report["inside"], REFRAME_INSIDE, "{report:#}");
+    assert_eq!(report["seed"], DEFAULT_SEED);
+    assert_eq!(report["stream_layout"], LAYOUT);
+    assert_eq!(report["threads"], 2);
 }
 
 /// One small run: `mcpi run [--seed SEED] --samples SAMPLES --batch-size BATCH`,

@@ -12,6 +12,7 @@ mod known_answers;
 mod multinode;
 mod plan;
 mod progress;
+mod reframe;
 mod report;
 mod restart;
 mod slurm;

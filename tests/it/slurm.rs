@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{
     check_bound, json_names, log_tails, not_world_writable, run_for, setup_slurm,
-    without_slurm_job, Csv, Job, Shape, Slurm, CLIENT_TIMEOUT, ROOT,
+    without_slurm_job, Cluster, Csv, Job, Shape, Slurm, CLIENT_TIMEOUT, ROOT,
 };
 use crate::util::{json, JobTmp, Scratch};
 
@@ -32,9 +32,6 @@ type Counts = BTreeMap<(u64, u64, u64), Vec<(String, u64)>>;
 
 /// Every job must have ended this long after the last submission.
 const JOBS_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// `cluster.sh up` and `down` finish well within this (each daemon gets 30 s).
-const HARNESS_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// CPUs the node declares (more than a 2-core CI machine has; Slurm allows it).
 const CPUS: &str = "4";
@@ -81,54 +78,6 @@ fn every_script_under_srun_and_mpirun_on_a_private_cluster() {
     h.check_requeued(&requeued);
 }
 
-/// A private Slurm cluster in a directory; dropping it runs `cluster.sh down`,
-/// so its daemons stop even when an assertion fails.
-struct Cluster {
-    dir: PathBuf,
-}
-
-impl Cluster {
-    fn up(dir: PathBuf) -> Cluster {
-        // The guard exists before `up` runs: a half-started cluster is stopped too.
-        let cluster = Cluster { dir };
-        let out = run_for(
-            Command::new(format!("{ROOT}/tests/slurm/cluster.sh"))
-                .arg("up")
-                .arg(&cluster.dir)
-                .env("CPUS", CPUS),
-            HARNESS_TIMEOUT,
-        );
-        assert!(out.ok(), "cluster.sh up failed:\n{}", out.text());
-        cluster
-    }
-}
-
-impl Slurm for Cluster {
-    fn client(&self, prog: &str) -> Command {
-        let mut cmd = Command::new(prog);
-        without_slurm_job(&mut cmd).env("SLURM_CONF", self.dir.join("slurm.conf"));
-        cmd
-    }
-
-    fn logs(&self) -> String {
-        log_tails(&self.dir.join("log"), 30)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let out = crate::cluster::run_limited(
-            Command::new(format!("{ROOT}/tests/slurm/cluster.sh"))
-                .arg("down")
-                .arg(&self.dir),
-            HARNESS_TIMEOUT,
-        );
-        if !out.ok() {
-            eprintln!("cluster.sh down failed:\n{}", out.text());
-        }
-    }
-}
-
 /// The cluster and the directories every phase uses. Fields drop in order: the
 /// cluster stops before its directory is removed.
 struct Harness {
@@ -149,7 +98,7 @@ impl Harness {
     fn up() -> Harness {
         let scratch = Scratch::new("slurm");
         not_world_writable(scratch.path());
-        let cluster = Cluster::up(scratch.path().join("cluster"));
+        let cluster = Cluster::up(scratch.path().join("cluster"), CPUS);
         Harness {
             cluster,
             submit: scratch.path().join("submit"),
