@@ -22,8 +22,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    check_bound, json_names, log_tails, not_world_writable, run_for, setup_slurm,
-    without_slurm_job, Cluster, Csv, Job, Shape, Slurm, CLIENT_TIMEOUT, ROOT,
+    check_bound, json_names, not_world_writable, run_for, setup_slurm, Cluster, Csv, Job, Shape,
+    Slurm, CLIENT_TIMEOUT,
 };
 use crate::util::{json, JobTmp, Scratch};
 
