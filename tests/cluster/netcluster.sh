@@ -437,6 +437,7 @@ slurm() {
   # OpenMPI jobs sharing one (a session directory ompi.<host>.<uid> that one
   # job removes when empty while another creates its own in it) fail now and
   # then with "orte_session_dir failed" or a daemon lost at launch.
+  # Seen once each, under load: a failed shared-memory open, then a segfault.
   local tmp
   tmp=$(cat "$STATE/tmp")
   cat >"$DIR/slurm/taskprolog" <<PROLOG
@@ -444,6 +445,9 @@ slurm() {
 # Written by netcluster.sh: the job's own TMPDIR on this host (TaskProlog).
 d=$tmp/\${SLURMD_NODENAME:-\$(hostname)}/job\$SLURM_JOB_ID
 mkdir -p "\$d" && echo "export TMPDIR=\$d"
+# OpenMPI's shared-memory segments too (else /dev/shm, shared by every
+# emulated host and named only by host, uid and job).
+echo "export OMPI_MCA_btl_vader_backing_directory=\$d"
 PROLOG
   cat >"$DIR/slurm/epilog" <<EPILOG
 #!/bin/sh
