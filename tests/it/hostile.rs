@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::report::TinyDisk;
-use crate::util::{expected_counts, json, mcpi, mcpi_mpmd, Run, Scratch};
+use crate::util::{edit_h5, expected_counts, json, mcpi, mcpi_mpmd, Run, Scratch};
 
 /// `mcpi ARGS` as a plain process in `dir`.
 fn one(args: &[&str], dir: &Path) -> Run {
@@ -127,8 +127,7 @@ fn checkpoint_dataspaces_are_checked_before_anything_is_read() {
         ("matrix.h5", "matrix"),
     ] {
         std::fs::copy(p.join("ck.h5"), p.join(name)).unwrap();
-        {
-            let f = hdf5::File::open_rw(p.join(name)).unwrap();
+        edit_h5(&p.join(name), |f| {
             let g = f.group("done").unwrap();
             g.unlink("start").unwrap();
             match edit {
@@ -154,7 +153,7 @@ fn checkpoint_dataspaces_are_checked_before_anything_is_read() {
                     .write_raw(&[0u64])
                     .unwrap(),
             }
-        }
+        });
         let bytes = std::fs::read(p.join(name)).unwrap();
         let mut resume = vec!["run", "-q", "--resume", name, "--output", "b"];
         resume.extend(args);
@@ -514,14 +513,13 @@ fn a_version_1_checkpoint_is_still_resumed() {
     let dir = Scratch::new("v1");
     let p = dir.path();
     let args = small_checkpoint(p);
-    {
-        // What mcpi wrote before format 2: the same, numbered 1 (no target).
-        let f = hdf5::File::open_rw(p.join("ck.h5")).unwrap();
+    // What mcpi wrote before format 2: the same, numbered 1 (no target).
+    edit_h5(&p.join("ck.h5"), |f| {
         f.attr("format_version")
             .unwrap()
             .write_scalar(&1u64)
-            .unwrap();
-    }
+            .unwrap()
+    });
     let mut resume = vec!["run", "-q", "--resume", "ck.h5", "--output", "b"];
     resume.extend(args);
     let run = one(&resume, p);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{json, mcpi, JobTmp, Scratch, TIMEOUT};
+use crate::util::{edit_h5, json, mcpi, JobTmp, Scratch, TIMEOUT};
 
 /// The run every test interrupts: 200 batches, a few seconds on 2 cores.
 const RUN: [&str; 4] = ["--samples", "1e10", "--batch-size", "5e7"];
@@ -405,15 +405,14 @@ fn bad_checkpoints_are_refused_and_left_alone() {
     let text = variant("text.h5", b"not HDF5 at all\n");
     // A newer format, written with the HDF5 library.
     let newer = variant("newer.h5", &bytes);
-    {
-        let f = hdf5::File::open_rw(dir.path().join(&newer)).unwrap();
+    edit_h5(&dir.path().join(&newer), |f| {
         f.delete_attr("format_version").unwrap();
         f.new_attr::<u64>()
             .create("format_version")
             .unwrap()
             .write_scalar(&99u64)
             .unwrap();
-    }
+    });
     // (file, --samples, --seed, what the error must say)
     let default_seed = mcpi::config::DEFAULT_SEED.to_string();
     let (seed, other_seed) = (default_seed.as_str(), "7");

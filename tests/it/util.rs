@@ -197,6 +197,26 @@ fn run_with_timeout(mut cmd: Command, dir: &Path) -> Run {
     }
 }
 
+/// Edits the HDF5 file at `path` in this process without leaving it locked.
+/// HDF5 opens files without `O_CLOEXEC`, and the suite's tests run in parallel:
+/// a process another test starts during the edit inherits the descriptor and
+/// its `flock`, and mcpi's open of `path` then fails with EAGAIN. So the edit
+/// is made on a copy, whose bytes are then copied back into `path` (an inode
+/// only this process's `std` ever opened).
+pub fn edit_h5<T>(path: &Path, edit: impl FnOnce(&hdf5::File) -> T) -> T {
+    let mut scratch = path.as_os_str().to_owned();
+    scratch.push(".edit");
+    let scratch = PathBuf::from(scratch);
+    std::fs::copy(path, &scratch).unwrap();
+    let out = {
+        let f = hdf5::File::open_rw(&scratch).unwrap();
+        edit(&f)
+    };
+    std::fs::copy(&scratch, path).unwrap();
+    std::fs::remove_file(&scratch).unwrap();
+    out
+}
+
 /// A scratch directory, removed when dropped.
 pub struct Scratch(pub PathBuf);
 
