@@ -136,7 +136,7 @@ pub fn report(run: Finished, output: Output) -> u8 {
     let Output {
         dest,
         writer,
-        ledger,
+        mut ledger,
         resumed,
     } = output;
     let config = run.config;
@@ -186,7 +186,7 @@ pub fn report(run: Finished, output: Output) -> u8 {
     }
     let saved = ledger
         .checkpoints
-        .as_ref()
+        .as_mut()
         .map(|ck| ck.save_final(config, &report.done, &ledger.store));
     let written = write_files(&report, writer, &ledger.store, &dest);
     if let Some(Err(e)) = &saved {

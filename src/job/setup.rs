@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::{Exit, JobError};
-use crate::checkpoint::{self, Resumed};
+use crate::checkpoint::{self, log_path, Resumed, Writer};
 use crate::cli::NotRun;
 use crate::comm::Comm;
 use crate::config::{Config, ThreadsSource};
@@ -193,6 +193,9 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
         Some(path) => Some(checkpoint::load(path, config, &mut store)?),
         None => None,
     };
+    for note in resumed.iter().flat_map(|r| &r.notes) {
+        crate::console::eprint_line(&format!("mcpi: warning: {note}"));
+    }
     let done = resumed
         .as_ref()
         .map_or_else(Intervals::default, |r| r.done.clone());
@@ -207,10 +210,14 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
             first.count(),
             config.plan.batch_size,
         ),
-        checkpoints: config
-            .checkpoint
-            .as_ref()
-            .map(|path| checkpoint::Schedule::new(path, config.checkpoint_interval, Comm::time())),
+        checkpoints: config.checkpoint.as_ref().map(|path| {
+            // The checkpoint resumed, checkpointed again: its log goes on.
+            let writer = match (&resumed, &config.resume) {
+                (Some(r), Some(from)) if same_file(from, path) => Writer::resuming(path, r),
+                _ => Writer::new(path),
+            };
+            checkpoint::Schedule::new(writer, config.checkpoint_interval, Comm::time())
+        }),
     };
     Ok(Output {
         dest,
@@ -220,24 +227,48 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
     })
 }
 
-/// `--checkpoint`'s rules: an existing directory, not a directory itself, not a
-/// report file, not an existing file unless resumed or `--force`, and a
-/// directory where files can be created (proven now, not at the first checkpoint).
+/// `--checkpoint`'s rules, for the checkpoint and its log (`PATH.log`) alike:
+/// an existing directory, not a directory itself, neither a report file nor
+/// one of the checkpoint resumed's files (unless it is that checkpoint), not
+/// existing unless resumed or `--force`, and a directory where files can be
+/// created (proven now, not at the first checkpoint).
 fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Result<(), UsageError> {
     let bad = |why: &str| UsageError::flag("--checkpoint", format!("{}: {why}", ck.display()));
+    let log = log_path(ck);
+    let its_log = |why: &str| bad(&format!("its log {}: {why}", log.display()));
     if !parent_dir(ck).is_dir() {
         return Err(bad("its directory does not exist"));
     }
     if let Some(why) = check_file(ck, Access::Replace) {
         return Err(bad(&why));
     }
-    if [&dest.h5, &dest.json].iter().any(|f| same_file(f, ck)) {
+    if let Some(why) = check_file(&log, Access::Append) {
+        return Err(its_log(&why));
+    }
+    let report = [&dest.h5, &dest.json];
+    if report.iter().any(|f| same_file(f, ck)) {
         return Err(bad("is one of the report files (--output)"));
     }
+    if report.iter().any(|f| same_file(f, &log)) {
+        return Err(its_log("is one of the report files (--output)"));
+    }
     let continuing = config.resume.as_deref().is_some_and(|r| same_file(r, ck));
+    if let Some(from) = config.resume.as_deref().filter(|_| !continuing) {
+        if same_file(&log, from) {
+            return Err(its_log("is the checkpoint resumed (--resume)"));
+        }
+        if same_file(ck, &log_path(from)) {
+            return Err(bad("is the log of the checkpoint resumed (--resume)"));
+        }
+    }
     if ck.exists() && !continuing && !config.force {
         return Err(bad(
             "exists (continue it with --resume, or use --force to start over)",
+        ));
+    }
+    if log.exists() && !continuing && !config.force {
+        return Err(its_log(
+            "exists, left by an earlier checkpoint (remove it, or use --force to start over)",
         ));
     }
     Staged::new(ck).map(drop).map_err(|e| {
