@@ -191,10 +191,14 @@ fn read_log(
     Ok(tail)
 }
 
-/// Refuses a `--resume` path that is not a regular file: a FIFO would block
-/// the open, a device is no checkpoint.
+/// Refuses a `--resume` path that is not a regular file (a FIFO would block
+/// the open, a device is no checkpoint), or whose log, if there, is not one.
 pub fn check_path(path: &Path) -> Result<(), CheckpointError> {
-    match check_file(path, Access::Read) {
+    let log = log_path(path);
+    let why = check_file(path, Access::Read).or_else(|| {
+        check_file(&log, Access::Append).map(|why| format!("its log {}: {why}", log.display()))
+    });
+    match why {
         Some(why) => Err(CheckpointError::Refused {
             path: path.to_path_buf(),
             why,
