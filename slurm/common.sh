@@ -89,6 +89,9 @@ run() {
   fi
   [ "$requeue" = 0 ] || requeue_now
   [ ! -e "$out.ckpt.h5" ] || resume=(--resume "$out.ckpt.h5" --force)
+  # A log with no checkpoint naming it: the run died inside its first
+  # checkpoint. Nothing to resume; mcpi would refuse to start over on it.
+  [ -e "$out.ckpt.h5" ] || rm -f "$out.ckpt.h5.log"
   echo "$me: $launcher, $1 ranks, $3 samples, repeat $2${resume:+, resumed}" >&2
   "${launch[@]}" "$1" "$mcpi" run --samples "$3" ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} \
     --label "$label" --output "$out" --checkpoint "$out.ckpt.h5" \

@@ -1461,6 +1461,7 @@ fn mutate_log(path: &Path, base: &Base, rng: &mut Rng) -> String {
 /// what was done.
 fn mutate(path: &Path, base: &Base, rng: &mut Rng) -> String {
     let log = mcpi::checkpoint::log_path(path);
+    std::fs::write(path, &base.bytes).unwrap();
     std::fs::write(&log, &base.log).unwrap();
     match rng.below(10) {
         0..=3 => return mutate_log(&log, base, rng),
