@@ -21,7 +21,6 @@ use std::ops::Range;
 
 use crate::checkpoint;
 use crate::comm::{Comm, Received, ROOT};
-use crate::config::Config;
 use crate::intervals::Intervals;
 use crate::plan::part;
 use crate::progress::Progress;
@@ -71,7 +70,6 @@ pub struct Ledger {
 /// order.
 pub struct Collector<'a> {
     comm: &'a Comm,
-    config: &'a Config,
     work: &'a Intervals,
     ledger: &'a mut Ledger,
     threads: usize,
@@ -97,7 +95,6 @@ impl<'a> Collector<'a> {
     /// Rank 0's side of counting `work` on ranks of `threads` threads each.
     pub fn new(
         comm: &'a Comm,
-        config: &'a Config,
         work: &'a Intervals,
         threads: usize,
         ledger: &'a mut Ledger,
@@ -111,7 +108,6 @@ impl<'a> Collector<'a> {
         finished[ROOT as usize] = true;
         Collector {
             comm,
-            config,
             work,
             ledger,
             threads,
@@ -194,12 +190,12 @@ impl<'a> Collector<'a> {
             self.comm.order_stop();
             self.stop_sent = true;
         }
-        if self.ledger.checkpoints.as_ref().is_some_and(|c| c.due(now)) {
+        if self.ledger.checkpoints.as_mut().is_some_and(|c| c.due(now)) {
+            // Every count of `done` is in the store before the writer reads it.
             self.store_own();
             let done = self.done_now();
-            let ledger = &mut *self.ledger;
-            if let Some(ck) = ledger.checkpoints.as_mut() {
-                ck.save_due(self.config, &done, &ledger.store, now);
+            if let Some(ck) = self.ledger.checkpoints.as_mut() {
+                ck.save_due(done, now);
             }
         }
         let counted = self.ledger.counted_before + self.arrived + self.pending.len() as u64;

@@ -34,7 +34,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::intervals::Intervals;
 use crate::plan::Plan;
-use crate::store::Store;
+use crate::store::Counts;
 
 /// The first word of a header record.
 const HEADER: u64 = u64::from_le_bytes(*b"mcpi log");
@@ -123,7 +123,7 @@ pub fn append(
     (at, head): (u64, u64),
     header: Option<[u64; HEADER_WORDS - 1]>,
     batches: &Intervals,
-    store: &Store,
+    store: &impl Counts,
 ) -> io::Result<Appended> {
     file.set_len(at)?;
     let mut records = Records {

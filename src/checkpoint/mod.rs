@@ -20,6 +20,7 @@ mod log;
 mod manifest;
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use hdf5::File;
 
@@ -29,7 +30,7 @@ use crate::config::Config;
 use crate::intervals::Intervals;
 use crate::report::files::{check_file, parent_dir, Access, FileError, Staged};
 use crate::report::hdf5::h5err;
-use crate::store::Store;
+use crate::store::{Counts, Store};
 
 /// The `format` attribute of every checkpoint.
 pub const FORMAT: &str = "mcpi checkpoint";
@@ -257,7 +258,7 @@ impl Writer {
         &mut self,
         config: &Config,
         done: &Intervals,
-        store: &Store,
+        store: &impl Counts,
     ) -> Result<(), CheckpointError> {
         if self.confirmed.is_some() && *done == self.saved {
             return Ok(()); // the checkpoint on disk is this one
@@ -302,7 +303,7 @@ impl Writer {
         &mut self,
         config: &Config,
         done: &Intervals,
-        store: &Store,
+        store: &impl Counts,
     ) -> Result<(LogSpan, u64), String> {
         let io = |e: std::io::Error| crate::error::one_line(&e);
         let file = std::fs::OpenOptions::new()
@@ -354,35 +355,77 @@ fn new_id() -> u64 {
     std::hash::RandomState::new().hash_one((std::time::SystemTime::now(), std::process::id()))
 }
 
-/// Rank 0's checkpoints during a run: where, how often, when last written.
+/// Rank 0's checkpoints during a run: when they are due, and the thread that
+/// writes them. The main thread hands a due checkpoint (the batches done) to
+/// the writer thread and counts on; the writer reads their counts from the
+/// store through its own handle, so syncs never hold up the count. A
+/// checkpoint falls due again only once the previous one is written.
 pub struct Schedule {
-    writer: Writer,
+    path: PathBuf,
     every: f64,
     last: f64,
+    /// Whether the last checkpoint failed (a failure is reported once).
     failed: bool,
+    /// A checkpoint is being written.
+    busy: bool,
+    requests: Option<mpsc::Sender<Intervals>>,
+    results: mpsc::Receiver<Result<(), CheckpointError>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Schedule {
-    /// Checkpoints with `writer` every `every` seconds, counted from `now`.
-    pub fn new(writer: Writer, every: f64, now: f64) -> Schedule {
-        Schedule {
-            writer,
+    /// Checkpoints of `config` with `writer` every `every` seconds, counted
+    /// from `now`, their counts read from `store` (through a handle of the
+    /// writer thread's own).
+    pub fn new(
+        writer: Writer,
+        config: &Config,
+        store: &Store,
+        every: f64,
+        now: f64,
+    ) -> std::io::Result<Schedule> {
+        let (requests, inbox) = mpsc::channel::<Intervals>();
+        let (outbox, results) = mpsc::channel();
+        let (config, counts) = (config.clone(), store.reader()?);
+        let path = writer.path.clone();
+        let mut writer = writer;
+        let thread = std::thread::Builder::new()
+            .name("mcpi-checkpoint".into())
+            .spawn(move || {
+                for done in inbox {
+                    if outbox.send(writer.save(&config, &done, &counts)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Schedule {
+            path,
             every,
             last: now,
             failed: false,
+            busy: false,
+            requests: Some(requests),
+            results,
+            thread: Some(thread),
+        })
+    }
+
+    /// Takes in the result of the checkpoint being written, if it is done
+    /// (`wait`: waits for it); reports a failure once.
+    fn collect(&mut self, wait: bool) {
+        if !self.busy {
+            return;
         }
-    }
-
-    /// Whether a checkpoint is due at time `now`.
-    pub fn due(&self, now: f64) -> bool {
-        now - self.last >= self.every
-    }
-
-    /// Writes the checkpoint of `done` (a due one, at time `now`). A failure is
-    /// reported once; the previous checkpoint stays as it was and the run goes on.
-    pub fn save_due(&mut self, config: &Config, done: &Intervals, store: &Store, now: f64) {
-        self.last = now;
-        match self.writer.save(config, done, store) {
+        let result = if wait {
+            self.results.recv().ok()
+        } else {
+            self.results.try_recv().ok()
+        };
+        let Some(result) = result else {
+            return;
+        };
+        self.busy = false;
+        match result {
             Err(e) if !self.failed => {
                 crate::console::eprint_line(&format!(
                     "mcpi: error: {e} (the previous checkpoint is kept; the run goes on)"
@@ -394,13 +437,54 @@ impl Schedule {
         }
     }
 
-    /// The checkpoint at the end of the run, stopped or complete.
-    pub fn save_final(
-        &mut self,
-        config: &Config,
-        done: &Intervals,
-        store: &Store,
-    ) -> Result<(), CheckpointError> {
-        self.writer.save(config, done, store)
+    /// Whether a checkpoint is due at time `now` (and the last one written).
+    pub fn due(&mut self, now: f64) -> bool {
+        self.collect(false);
+        !self.busy && now - self.last >= self.every
+    }
+
+    /// Hands the checkpoint of `done` (a due one, at time `now`) to the writer
+    /// thread. A failure is reported once, when it is known; the previous
+    /// checkpoint stays as it was and the run goes on.
+    pub fn save_due(&mut self, done: Intervals, now: f64) {
+        self.last = now;
+        if let Some(requests) = &self.requests {
+            self.busy = requests.send(done).is_ok();
+        }
+    }
+
+    /// The checkpoint at the end of the run, stopped or complete, once the
+    /// one being written is.
+    pub fn save_final(&mut self, done: &Intervals) -> Result<(), CheckpointError> {
+        self.collect(true);
+        let sent = self
+            .requests
+            .as_ref()
+            .is_some_and(|r| r.send(done.clone()).is_ok());
+        let result = match sent {
+            true => self.results.recv().ok(),
+            false => None,
+        };
+        self.finish();
+        result.unwrap_or_else(|| {
+            Err(CheckpointError::Write {
+                path: self.path.clone(),
+                why: "the checkpoint writer thread is gone".into(),
+            })
+        })
+    }
+
+    /// Lets the writer thread finish what it was given, and end.
+    fn finish(&mut self) {
+        drop(self.requests.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Schedule {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

@@ -196,6 +196,10 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
     for note in resumed.iter().flat_map(|r| &r.notes) {
         crate::console::eprint_line(&format!("mcpi: warning: {note}"));
     }
+    let checkpoints = match &config.checkpoint {
+        Some(path) => Some(schedule(path, config, resumed.as_ref(), &store)?),
+        None => None,
+    };
     let done = resumed
         .as_ref()
         .map_or_else(Intervals::default, |r| r.done.clone());
@@ -210,20 +214,44 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
             first.count(),
             config.plan.batch_size,
         ),
-        checkpoints: config.checkpoint.as_ref().map(|path| {
-            // The checkpoint resumed, checkpointed again: its log goes on.
-            let writer = match (&resumed, &config.resume) {
-                (Some(r), Some(from)) if same_file(from, path) => Writer::resuming(path, r),
-                _ => Writer::new(path),
-            };
-            checkpoint::Schedule::new(writer, config.checkpoint_interval, Comm::time())
-        }),
+        checkpoints,
     };
     Ok(Output {
         dest,
         writer,
         ledger,
         resumed,
+    })
+}
+
+/// The checkpoints to `path`: the log of `resumed` goes on when it is the
+/// checkpoint resumed; a writer thread with its own handle on `store`.
+fn schedule(
+    path: &Path,
+    config: &Config,
+    resumed: Option<&Resumed>,
+    store: &Store,
+) -> Result<checkpoint::Schedule, UsageError> {
+    let writer = match (resumed, &config.resume) {
+        (Some(r), Some(from)) if same_file(from, path) => Writer::resuming(path, r),
+        _ => Writer::new(path),
+    };
+    checkpoint::Schedule::new(
+        writer,
+        config,
+        store,
+        config.checkpoint_interval,
+        Comm::time(),
+    )
+    .map_err(|e| {
+        UsageError::flag(
+            "--checkpoint",
+            format!(
+                "{}: cannot start its writer: {}",
+                path.display(),
+                crate::error::one_line(&e)
+            ),
+        )
     })
 }
 

@@ -13,7 +13,7 @@ use mcpi::config::{Config, KernelChoice, ThreadsChoice};
 use mcpi::intervals::Intervals;
 use mcpi::plan::Plan;
 use mcpi::progress::Style;
-use mcpi::store::Store;
+use mcpi::store::{Counts, Store};
 
 use crate::util::Scratch;
 

@@ -103,13 +103,18 @@ impl Job {
         assert!(status.success(), "kill -s {signal} {pids:?}");
     }
 
-    /// Waits for the ranks to be counting, then signals every one of them.
+    /// Waits for the ranks to be counting, then signals every one of them; a
+    /// job that has ended meanwhile (a second signal after a quick stop) is
+    /// left to the caller's checks.
     fn signal_ranks(&mut self, signal: &str, expected: usize) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let pids = self.ranks();
             if pids.len() == expected {
                 Job::kill(&pids, signal);
+                return;
+            }
+            if self.ended() {
                 return;
             }
             assert!(Instant::now() < deadline, "ranks never appeared");
