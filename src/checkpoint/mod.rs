@@ -2,8 +2,8 @@
 //! killed run can be resumed, on any number of ranks, to the uninterrupted
 //! count. A checkpoint is two files: the manifest at `PATH` (HDF5: the
 //! configuration, the completed batches as intervals, how much of the log is
-//! valid and its check; [`manifest`]) and the log `PATH.log` (the per-batch
-//! counts, appended; [`log`]). Each checkpoint costs what changed since the
+//! valid and its check; `manifest.rs`) and the log `PATH.log` (the per-batch
+//! counts, appended; `log.rs`). Each checkpoint costs what changed since the
 //! previous one, plus a constant: it appends the new counts to the log, syncs
 //! it, then replaces the manifest (temporary name, sync, rename, directory
 //! sync).
