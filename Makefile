@@ -1,10 +1,11 @@
 # mcpi — the two commands:
 #   make run    set up, build, run the default job on all cores, print the report
 #   make test   set up, then the whole test suite (what CI runs)
-# Other targets: build, bench (criterion + table), compare (vs C and Python),
-#   scaling (strong and weak sweeps with mpirun: table + SVG), reframe (the
-#   ReFrame checks in reframe/ on this machine), cluster-test (the emulated
-#   multi-node tests alone), lint, clean.
+# Other targets: build, bench (criterion + table), bench-checkpoint (one
+#   checkpoint's cost after 10^5..10^7 batches; a run's overhead), compare (vs
+#   C and Python), scaling (strong and weak sweeps with mpirun: table + SVG),
+#   reframe (the ReFrame checks in reframe/ on this machine), cluster-test (the
+#   emulated multi-node tests alone), lint, clean.
 # Override: make run NP=4 ARGS='--samples 1e11'   (reports go to results/)
 
 NP      ?= $(shell nproc)
@@ -22,7 +23,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 endif
 export OMPI_MCA_rmaps_base_oversubscribe := 1
 
-.PHONY: run test setup setup-slurm setup-reframe build lint bench compare scaling reframe clean cluster-test
+.PHONY: run test setup setup-slurm setup-reframe build lint bench bench-checkpoint compare scaling reframe clean cluster-test
 
 run: build
 	@mkdir -p results
@@ -67,6 +68,15 @@ lint: setup
 bench: setup
 	cargo bench --bench kernel
 	@python3 scripts/bench_table.py
+
+# One checkpoint's cost after 10^5, 10^6, 10^7 batches done (criterion), then
+# the whole-run overhead of --checkpoint-interval 0.5s at 10^7 batches on one
+# rank (interleaved runs, medians). REPEATS=5 for more runs; BASE=other/mcpi to
+# measure another build beside this one; MCPI_BENCH_DIR for the checkpoints'
+# file system (default results/).
+bench-checkpoint: build
+	cargo bench --bench checkpoint
+	MCPI=$(MCPI) python3 scripts/checkpoint_overhead.py
 
 compare: build
 	@mkdir -p results

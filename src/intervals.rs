@@ -61,14 +61,49 @@ impl Intervals {
         Intervals::new(all)
     }
 
-    /// Whether every batch of `r` is in these ranges.
+    /// Whether every batch of `r` is in these ranges (a binary search: the
+    /// ranges are disjoint and non-adjacent, so `r` lies within one).
     pub fn covers(&self, r: Range<u64>) -> bool {
-        r.is_empty() || self.0.iter().any(|x| x.start <= r.start && r.end <= x.end)
+        if r.is_empty() {
+            return true;
+        }
+        let after = self.0.partition_point(|x| x.start <= r.start);
+        after > 0 && r.end <= self.0[after - 1].end
     }
 
     /// The batches in either.
     pub fn union(&self, other: &Intervals) -> Intervals {
         Intervals::new(self.0.iter().chain(&other.0).cloned().collect())
+    }
+
+    /// The batches in these ranges and not in `other` (one merge walk).
+    pub fn minus(&self, other: &Intervals) -> Intervals {
+        let mut out = Vec::new();
+        let mut cut = other.0.iter().peekable();
+        for r in &self.0 {
+            let mut at = r.start;
+            while let Some(c) = cut.peek() {
+                if c.end <= at {
+                    cut.next();
+                } else if c.start >= r.end {
+                    break;
+                } else {
+                    out.push(at..c.start.max(at));
+                    at = c.end.min(r.end);
+                    if c.end > r.end {
+                        break;
+                    }
+                    cut.next();
+                }
+            }
+            out.push(at..r.end);
+        }
+        Intervals::new(out)
+    }
+
+    /// Whether every batch of `other` is in these ranges.
+    pub fn contains_all(&self, other: &Intervals) -> bool {
+        other.minus(self).count() == 0
     }
 
     /// The batches at `positions` (0 = the first batch in these ranges), in order.
@@ -106,6 +141,44 @@ mod tests {
         assert_eq!(a.union(&c).ranges(), &[0..12]);
         assert_eq!(Intervals::default().complement(4).ranges(), &[0..4]);
         assert_eq!(Intervals::new(vec![0..4]).complement(4).count(), 0);
+    }
+
+    #[test]
+    fn minus_removes_what_the_other_holds() {
+        let a = Intervals::new(vec![0..10, 20..30, 40..41]);
+        let b = Intervals::new(vec![2..4, 8..22, 25..26, 29..45]);
+        assert_eq!(a.minus(&b).ranges(), &[0..2, 4..8, 22..25, 26..29]);
+        assert_eq!(a.minus(&Intervals::default()), a);
+        assert_eq!(a.minus(&a).count(), 0);
+        assert_eq!(Intervals::default().minus(&a).count(), 0);
+        assert!(a.contains_all(&Intervals::new(vec![1..3, 40..41])));
+        assert!(!a.contains_all(&Intervals::new(vec![9..11])));
+        // Against a brute-force set difference.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..200 {
+            let mut set = |k: usize| {
+                let v: Vec<Range<u64>> = (0..k)
+                    .map(|_| {
+                        let s = next(60);
+                        s..s + next(8)
+                    })
+                    .collect();
+                Intervals::new(v)
+            };
+            let (a, b) = (set(5), set(5));
+            let has = |i: &Intervals, v: u64| i.covers(v..v + 1);
+            let want: Vec<Range<u64>> = (0..70)
+                .filter(|&v| has(&a, v) && !has(&b, v))
+                .map(|v| v..v + 1)
+                .collect();
+            assert_eq!(a.minus(&b), Intervals::new(want), "{a:?} - {b:?}");
+        }
     }
 
     #[test]

@@ -21,7 +21,6 @@ use std::ops::Range;
 
 use crate::checkpoint;
 use crate::comm::{Comm, Received, ROOT};
-use crate::config::Config;
 use crate::host::thread_cpu_seconds;
 use crate::intervals::Intervals;
 use crate::plan::part;
@@ -98,7 +97,6 @@ pub struct Ledger {
 /// order.
 pub struct Collector<'a> {
     comm: &'a Comm,
-    config: &'a Config,
     work: &'a Intervals,
     ledger: &'a mut Ledger,
     threads: usize,
@@ -125,7 +123,6 @@ impl<'a> Collector<'a> {
     /// Rank 0's side of counting `work` on ranks of `threads` threads each.
     pub fn new(
         comm: &'a Comm,
-        config: &'a Config,
         work: &'a Intervals,
         threads: usize,
         ledger: &'a mut Ledger,
@@ -139,7 +136,6 @@ impl<'a> Collector<'a> {
         finished[ROOT as usize] = true;
         Collector {
             comm,
-            config,
             work,
             ledger,
             threads,
@@ -226,13 +222,13 @@ impl<'a> Collector<'a> {
             self.comm.order_stop();
             self.stop_sent = true;
         }
-        if self.ledger.checkpoints.as_ref().is_some_and(|c| c.due(now)) {
+        if self.ledger.checkpoints.as_mut().is_some_and(|c| c.due(now)) {
             let mark = Busy::mark();
+            // Every count of `done` is in the store before the writer reads it.
             self.store_own();
             let done = self.done_now();
-            let ledger = &mut *self.ledger;
-            if let Some(ck) = ledger.checkpoints.as_mut() {
-                ck.save_due(self.config, &done, &ledger.store, now);
+            if let Some(ck) = self.ledger.checkpoints.as_mut() {
+                ck.save_due(done, now);
             }
             self.busy.since(mark);
         }

@@ -17,12 +17,39 @@ use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::intervals::Intervals;
 
 /// Counts are read back in pieces of at most this many (4 MiB).
 pub const READ_CHUNK: u64 = 1 << 19;
+
+/// What reads stored counts: the [`Store`], or a [`StoreReader`] on another
+/// thread.
+pub trait Counts {
+    /// The counts of batches `range`.
+    fn get(&self, range: Range<u64>) -> io::Result<Vec<u64>>;
+
+    /// Calls `each(first_batch, counts)` for the counts of `batches`, in batch
+    /// order, [`READ_CHUNK`] at most at a time.
+    fn for_each_chunk(
+        &self,
+        batches: &Intervals,
+        mut each: impl FnMut(u64, &[u64]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for r in batches.ranges() {
+            let mut b = r.start;
+            while b < r.end {
+                let end = r.end.min(b + READ_CHUNK);
+                each(b, &self.get(b..end)?)?;
+                b = end;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The per-batch counts of one run.
 pub struct Store {
@@ -32,7 +59,35 @@ pub struct Store {
     batches: u64,
     /// The first write error; later writes are skipped and every read fails.
     failed: Option<io::Error>,
+    /// Whether a write failed, for the readers on other threads.
+    failed_flag: Arc<AtomicBool>,
     seconds: f64,
+}
+
+/// A second handle on a [`Store`]'s file, for another thread (rank 0's
+/// checkpoint writer) to read counts already stored while the store takes
+/// more: positioned reads and writes of other batches do not interfere. Every
+/// read fails once a write to the store has.
+pub struct StoreReader {
+    file: File,
+    dir: PathBuf,
+    failed: Arc<AtomicBool>,
+}
+
+impl Counts for StoreReader {
+    fn get(&self, range: Range<u64>) -> io::Result<Vec<u64>> {
+        let mut counts = vec![0u64; (range.end - range.start) as usize];
+        self.file
+            .read_exact_at(bytemuck::cast_slice_mut(&mut counts), 8 * range.start)?;
+        // Checked after the read: a failed write of these batches came before.
+        if self.failed.load(Ordering::Acquire) {
+            return Err(io::Error::other(format!(
+                "storing per-batch counts in {} failed",
+                self.dir.display()
+            )));
+        }
+        Ok(counts)
+    }
 }
 
 impl Store {
@@ -46,7 +101,17 @@ impl Store {
             dir: dir.to_path_buf(),
             batches,
             failed: None,
+            failed_flag: Arc::new(AtomicBool::new(false)),
             seconds: 0.0,
+        })
+    }
+
+    /// A reader of this store's counts for another thread.
+    pub fn reader(&self) -> io::Result<StoreReader> {
+        Ok(StoreReader {
+            file: self.file.try_clone()?,
+            dir: self.dir.clone(),
+            failed: Arc::clone(&self.failed_flag),
         })
     }
 
@@ -69,12 +134,19 @@ impl Store {
                 crate::error::one_line(&e)
             );
             self.failed = Some(io::Error::new(e.kind(), why));
+            self.failed_flag.store(true, Ordering::Release);
         }
         self.seconds += t.elapsed().as_secs_f64();
     }
 
-    /// The counts of batches `range`.
-    pub fn get(&self, range: Range<u64>) -> io::Result<Vec<u64>> {
+    /// Seconds spent storing counts.
+    pub fn seconds(&self) -> f64 {
+        self.seconds
+    }
+}
+
+impl Counts for Store {
+    fn get(&self, range: Range<u64>) -> io::Result<Vec<u64>> {
         if let Some(e) = &self.failed {
             return Err(io::Error::new(e.kind(), e.to_string()));
         }
@@ -82,29 +154,6 @@ impl Store {
         self.file
             .read_exact_at(bytemuck::cast_slice_mut(&mut counts), 8 * range.start)?;
         Ok(counts)
-    }
-
-    /// Calls `each(first_batch, counts)` for the counts of `batches`, in batch
-    /// order, [`READ_CHUNK`] at most at a time.
-    pub fn for_each_chunk(
-        &self,
-        batches: &Intervals,
-        mut each: impl FnMut(u64, &[u64]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        for r in batches.ranges() {
-            let mut b = r.start;
-            while b < r.end {
-                let end = r.end.min(b + READ_CHUNK);
-                each(b, &self.get(b..end)?)?;
-                b = end;
-            }
-        }
-        Ok(())
-    }
-
-    /// Seconds spent storing counts.
-    pub fn seconds(&self) -> f64 {
-        self.seconds
     }
 }
 
@@ -136,5 +185,9 @@ mod tests {
         assert_eq!(pieces, 3);
         assert_eq!(&seen[..counts.len()], &counts[..]);
         assert_eq!(seen.last(), Some(&u64::MAX));
+        // A reader on another thread sees the same counts.
+        let reader = store.reader().unwrap();
+        let got = std::thread::spawn(move || reader.get(5..8).unwrap());
+        assert_eq!(got.join().unwrap(), [1, 4, 7]);
     }
 }

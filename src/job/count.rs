@@ -14,6 +14,7 @@ use crate::progress::flush_seconds;
 use crate::protocol::{Collector, Ledger, Sender};
 use crate::rounds::{Rule, Schedule, Standing, Step, TargetOutcome};
 use crate::stats::half_width;
+use crate::store::Counts;
 use crate::stream::Streams;
 
 /// One thread's totals over the rounds of a run.
@@ -265,10 +266,7 @@ impl Counter<'_> {
             streams: &mut self.streams,
         };
         match ledger {
-            Some(ledger) => team.count(
-                &parts,
-                Collector::new(comm, config, work, self.threads, ledger),
-            ),
+            Some(ledger) => team.count(&parts, Collector::new(comm, work, self.threads, ledger)),
             None => {
                 let ck = config
                     .checkpoint

@@ -22,7 +22,7 @@ use crate::report::hdf5::Hdf5Writer;
 use crate::report::{text, Figures, Outcome, RankFigures, Report, ThreadFigures, Timings};
 use crate::signals;
 use crate::stats::{Dispersion, DispersionSum, Verdict};
-use crate::store::Store;
+use crate::store::{Counts, Store};
 
 /// Every rank's figures, on rank 0.
 pub struct Gathered {
@@ -136,7 +136,7 @@ pub fn report(run: Finished, output: Output) -> u8 {
     let Output {
         dest,
         writer,
-        ledger,
+        mut ledger,
         resumed,
     } = output;
     let config = run.config;
@@ -186,8 +186,8 @@ pub fn report(run: Finished, output: Output) -> u8 {
     }
     let saved = ledger
         .checkpoints
-        .as_ref()
-        .map(|ck| ck.save_final(config, &report.done, &ledger.store));
+        .as_mut()
+        .map(|ck| ck.save_final(&report.done));
     let written = write_files(&report, writer, &ledger.store, &dest);
     if let Some(Err(e)) = &saved {
         crate::console::eprint_line(&format!("mcpi: error: {}", one_line(e)));

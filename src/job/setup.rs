@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::{Exit, JobError};
-use crate::checkpoint::{self, Resumed};
+use crate::checkpoint::{self, log_path, Resumed, Writer};
 use crate::cli::NotRun;
 use crate::comm::Comm;
 use crate::config::{Config, ThreadsSource};
@@ -193,6 +193,13 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
         Some(path) => Some(checkpoint::load(path, config, &mut store)?),
         None => None,
     };
+    for note in resumed.iter().flat_map(|r| &r.notes) {
+        crate::console::eprint_line(&format!("mcpi: warning: {note}"));
+    }
+    let checkpoints = match &config.checkpoint {
+        Some(path) => Some(schedule(path, config, resumed.as_ref(), &store)?),
+        None => None,
+    };
     let done = resumed
         .as_ref()
         .map_or_else(Intervals::default, |r| r.done.clone());
@@ -207,10 +214,7 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
             first.count(),
             config.plan.batch_size,
         ),
-        checkpoints: config
-            .checkpoint
-            .as_ref()
-            .map(|path| checkpoint::Schedule::new(path, config.checkpoint_interval, Comm::time())),
+        checkpoints,
     };
     Ok(Output {
         dest,
@@ -220,24 +224,79 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
     })
 }
 
-/// `--checkpoint`'s rules: an existing directory, not a directory itself, not a
-/// report file, not an existing file unless resumed or `--force`, and a
-/// directory where files can be created (proven now, not at the first checkpoint).
+/// The checkpoints to `path`: the log of `resumed` goes on when it is the
+/// checkpoint resumed; a writer thread with its own handle on `store`.
+fn schedule(
+    path: &Path,
+    config: &Config,
+    resumed: Option<&Resumed>,
+    store: &Store,
+) -> Result<checkpoint::Schedule, UsageError> {
+    let writer = match (resumed, &config.resume) {
+        (Some(r), Some(from)) if same_file(from, path) => Writer::resuming(path, r),
+        _ => Writer::new(path),
+    };
+    checkpoint::Schedule::new(
+        writer,
+        config,
+        store,
+        config.checkpoint_interval,
+        Comm::time(),
+    )
+    .map_err(|e| {
+        UsageError::flag(
+            "--checkpoint",
+            format!(
+                "{}: cannot start its writer: {}",
+                path.display(),
+                crate::error::one_line(&e)
+            ),
+        )
+    })
+}
+
+/// `--checkpoint`'s rules, for the checkpoint and its log (`PATH.log`) alike:
+/// an existing directory, not a directory itself, neither a report file nor
+/// one of the checkpoint resumed's files (unless it is that checkpoint), not
+/// existing unless resumed or `--force`, and a directory where files can be
+/// created (proven now, not at the first checkpoint).
 fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Result<(), UsageError> {
     let bad = |why: &str| UsageError::flag("--checkpoint", format!("{}: {why}", ck.display()));
+    let log = log_path(ck);
+    let its_log = |why: &str| bad(&format!("its log {}: {why}", log.display()));
     if !parent_dir(ck).is_dir() {
         return Err(bad("its directory does not exist"));
     }
     if let Some(why) = check_file(ck, Access::Replace) {
         return Err(bad(&why));
     }
-    if [&dest.h5, &dest.json].iter().any(|f| same_file(f, ck)) {
+    if let Some(why) = check_file(&log, Access::Append) {
+        return Err(its_log(&why));
+    }
+    let report = [&dest.h5, &dest.json];
+    if report.iter().any(|f| same_file(f, ck)) {
         return Err(bad("is one of the report files (--output)"));
     }
+    if report.iter().any(|f| same_file(f, &log)) {
+        return Err(its_log("is one of the report files (--output)"));
+    }
     let continuing = config.resume.as_deref().is_some_and(|r| same_file(r, ck));
+    if let Some(from) = config.resume.as_deref().filter(|_| !continuing) {
+        if same_file(&log, from) {
+            return Err(its_log("is the checkpoint resumed (--resume)"));
+        }
+        if same_file(ck, &log_path(from)) {
+            return Err(bad("is the log of the checkpoint resumed (--resume)"));
+        }
+    }
     if ck.exists() && !continuing && !config.force {
         return Err(bad(
             "exists (continue it with --resume, or use --force to start over)",
+        ));
+    }
+    if log.exists() && !continuing && !config.force {
+        return Err(its_log(
+            "exists, left by an earlier checkpoint (remove it, or use --force to start over)",
         ));
     }
     Staged::new(ck).map(drop).map_err(|e| {

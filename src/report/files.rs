@@ -251,17 +251,23 @@ pub enum Access {
     /// Writes it under a temporary name, then moves that over it (reports,
     /// checkpoints, study outputs): it may be absent.
     Replace,
+    /// Appends to it in place (a checkpoint's log): it may be absent. It has
+    /// no temporary name; its checkpoint's temporary name, which is longer,
+    /// proves a name of its length fits.
+    Append,
 }
 
 /// Why `path` cannot be used for `access`, or `None` when it can: it must be a
-/// regular file (through symbolic links) or, to be replaced, absent, and a name
-/// to be replaced must leave room for its temporary name (NAME_MAX).
+/// regular file (through symbolic links) or, to be replaced or appended to,
+/// absent, and a name to be replaced must leave room for its temporary name
+/// (NAME_MAX).
 pub fn check_file(path: &Path, access: Access) -> Option<String> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return match access {
                 Access::Read => Some(crate::error::one_line(&e)),
                 Access::Replace => name_too_long(path),
+                Access::Append => None,
             };
         }
         Err(e) => return Some(crate::error::one_line(&e)),

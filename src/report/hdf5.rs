@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::files::{unusable, FileError, Staged};
 use super::{Report, ThreadFigures};
 use crate::placement::cpu_list;
-use crate::store::Store;
+use crate::store::{Counts, Store};
 
 /// An HDF5 report being written under its temporary name.
 pub struct Hdf5Writer {

@@ -446,7 +446,13 @@ fn fixtures(dir: &Path) {
         // SAFETY: a valid C string.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
     }
+    // Checkpoints whose log (PATH.log) is no regular file.
+    let c = std::ffi::CString::new(dir.join("lfifo.log").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    std::fs::create_dir(dir.join("ldir.log")).unwrap();
     for (link, to) in [
+        ("ldangling.log", "no-such-target"),
         ("dangling", "no-such-target"),
         ("dangling.h5", "no-such-target"),
         ("null.h5", "/dev/null"),
@@ -662,6 +668,10 @@ const CHECKPOINTS: &[&str] = &[
     "out.h5",
     "out.json",
     "ck.h5/",
+    "lfifo",
+    "ldir",
+    "ldangling",
+    "fifo.log",
     "/nonexistent-mcpi-fuzz/ck.h5",
     "/proc/ck.h5",
     ".",
@@ -696,6 +706,8 @@ const INTERVALS: &[&str] = &[
 /// directory, so nothing outside it can be replaced).
 const RESUMES: &[&str] = &[
     "ck.h5",
+    "lfifo",
+    "ldir",
     "plain",
     "fifo",
     "fifo.h5",
@@ -1044,16 +1056,20 @@ fn fuzz_command_line() {
 /// The run whose checkpoint is mutated: 2000 batches, a fraction of a second.
 const CK_RUN: [&str; 4] = ["--samples", "2e8", "--batch-size", "1e5"];
 
-/// A real checkpoint of [`CK_RUN`], stopped part way by SIGUSR1 (or complete,
-/// if the run outran every signal), with the uninterrupted count and status.
+/// A real checkpoint of [`CK_RUN`] and its log, stopped part way by SIGUSR1
+/// (or complete, if the run outran every signal), with the uninterrupted count
+/// and status.
 struct Base {
     bytes: Vec<u8>,
+    log: Vec<u8>,
     /// Inside count and exit status of the uninterrupted run.
     inside: u64,
     status: i32,
-    /// `/done/start` and `/done/end` and `/done/inside` lengths of the checkpoint.
+    /// `/done/start` and `/done/end` lengths, and the batches done.
     intervals: u64,
     counts: u64,
+    /// The byte the log's confirmed records end at (`log_end`).
+    log_end: u64,
 }
 
 fn base_checkpoint(dir: &Path) -> Base {
@@ -1076,6 +1092,7 @@ fn base_checkpoint(dir: &Path) -> Base {
     let ck = dir.join("ck.h5");
     for attempt in 0..5 {
         let _ = std::fs::remove_file(&ck);
+        let _ = std::fs::remove_file(dir.join("ck.h5.log"));
         let part = format!("part{attempt}");
         let tmp = JobTmp::new();
         let mut child = Command::new(bin)
@@ -1103,6 +1120,8 @@ fn base_checkpoint(dir: &Path) -> Base {
             assert!(Instant::now() < deadline, "no checkpoint appeared");
             thread::sleep(Duration::from_millis(1));
         }
+        // A few checkpoints more, so the log holds several records.
+        thread::sleep(Duration::from_millis(40));
         // SAFETY: signals the child this test started.
         unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
         let code = child.wait().unwrap().code();
@@ -1113,15 +1132,23 @@ fn base_checkpoint(dir: &Path) -> Base {
     }
     let file = hdf5::File::open(&ck).unwrap();
     let intervals = file.dataset("done/start").unwrap().size() as u64;
-    let counts = file.dataset("done/inside").unwrap().size() as u64;
+    let number = |k: &str| file.attr(k).unwrap().read_scalar::<u64>().unwrap();
+    let (counts, log_end) = (number("batches_done"), number("log_end"));
     drop(file);
-    eprintln!("checkpoint: {intervals} interval(s), {counts} of 2000 batches done; uninterrupted inside {inside}");
+    let log = std::fs::read(dir.join("ck.h5.log")).unwrap();
+    eprintln!(
+        "checkpoint: {intervals} interval(s), {counts} of 2000 batches done, log of {} bytes; \
+         uninterrupted inside {inside}",
+        log.len()
+    );
     Base {
         bytes: std::fs::read(&ck).unwrap(),
+        log,
         inside,
         status,
         intervals,
         counts,
+        log_end,
     }
 }
 
@@ -1140,9 +1167,14 @@ const ATTRS: &[&str] = &[
     "inside",
     "digest",
     "written_at",
+    "log",
+    "log_id",
+    "log_start",
+    "log_end",
+    "log_head",
 ];
 
-const DATASETS: &[&str] = &["start", "end", "inside"];
+const DATASETS: &[&str] = &["start", "end"];
 
 /// Replaces `/done/NAME` by a dataset of another shape or type (its values kept
 /// where they fit); returns what was done.
@@ -1361,8 +1393,89 @@ fn rewrite_structure(f: &hdf5::File, rng: &mut Rng) -> hdf5::Result<String> {
     })
 }
 
-/// A mutated copy of the checkpoint at `path`; returns what was done.
+/// A mutated copy of the checkpoint's log at `path`; returns what was done.
+/// Bytes past `log_end` are a tail no checkpoint confirms: changing them must
+/// not matter.
+fn mutate_log(path: &Path, base: &Base, rng: &mut Rng) -> String {
+    let mut bytes = base.log.clone();
+    let len = bytes.len();
+    let end = base.log_end as usize;
+    let what = match rng.below(9) {
+        0 | 1 => {
+            let (o, bit) = (rng.below(len), rng.below(8));
+            bytes[o] ^= 1 << bit;
+            let side = if o < end { "confirmed" } else { "tail" };
+            format!("log: bit flip at byte {o} bit {bit} ({side})")
+        }
+        2 => {
+            let n = rng.below(len + 1);
+            bytes.truncate(n);
+            format!("log: truncated to {n} of {len} bytes (confirmed {end})")
+        }
+        3 => {
+            // A word of a record (a tag, a batch index, a length, a count, a
+            // check) set to a hostile value.
+            let words = len / 8;
+            let o = 8 * rng.below(words.max(1));
+            let v = *rng.pick(&[0, 1, u64::MAX, 1 << 19, (1 << 19) + 1, 1999, 2000, 1 << 40]);
+            if o + 8 <= len {
+                bytes[o..o + 8].copy_from_slice(&v.to_le_bytes());
+            }
+            format!("log: the word at byte {o} set to {v}")
+        }
+        4 => {
+            let n = 1 + rng.below(4096);
+            bytes.extend((0..n).map(|_| rng.next() as u8));
+            format!("log: {n} random bytes appended (an unconfirmed tail)")
+        }
+        5 => {
+            // A copy of its own records appended: a well-formed, unconfirmed tail.
+            let from = 48 + rng.below(end.saturating_sub(48).max(1));
+            let copy = bytes[from.min(len)..end].to_vec();
+            bytes.extend_from_slice(&copy);
+            format!("log: bytes {from}..{end} appended again")
+        }
+        6 => {
+            std::fs::remove_file(path).ok();
+            return "log: deleted".into();
+        }
+        7 => {
+            // Two 8-byte words of the confirmed records swapped.
+            let words = end / 8;
+            let (a, b) = (8 * rng.below(words.max(1)), 8 * rng.below(words.max(1)));
+            for i in 0..8 {
+                bytes.swap(a + i, b + i);
+            }
+            format!("log: words at bytes {a} and {b} swapped")
+        }
+        _ => {
+            bytes.clear();
+            "log: emptied".into()
+        }
+    };
+    std::fs::write(path, &bytes).unwrap();
+    what
+}
+
+/// A mutated copy of the checkpoint at `path` (and its log beside it); returns
+/// what was done.
 fn mutate(path: &Path, base: &Base, rng: &mut Rng) -> String {
+    let log = mcpi::checkpoint::log_path(path);
+    std::fs::write(path, &base.bytes).unwrap();
+    std::fs::write(&log, &base.log).unwrap();
+    match rng.below(10) {
+        0..=3 => return mutate_log(&log, base, rng),
+        4 => {
+            let a = mutate_log(&log, base, rng);
+            return format!("{a}; {}", mutate_manifest(path, base, rng));
+        }
+        _ => {}
+    }
+    mutate_manifest(path, base, rng)
+}
+
+/// A mutated copy of the checkpoint's manifest at `path`; returns what was done.
+fn mutate_manifest(path: &Path, base: &Base, rng: &mut Rng) -> String {
     let mut bytes = base.bytes.clone();
     let len = bytes.len();
     let what = match rng.below(10) {
@@ -1389,7 +1502,8 @@ fn mutate(path: &Path, base: &Base, rng: &mut Rng) -> String {
         }
         4 => {
             // A flipped high bit in a stored length: the dataspace dimensions of
-            // /done/* are 8-byte little-endian words equal to their lengths.
+            // /done/* are 8-byte little-endian words equal to their lengths
+            // (and batches_done is the number of counts).
             let want = *rng.pick(&[base.intervals, base.counts]);
             let hits: Vec<usize> = (0..len.saturating_sub(8))
                 .filter(|&o| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap()) == want)
@@ -1451,6 +1565,12 @@ fn fuzz_checkpoint_mutations() {
         let copy = dir.path().join("copy.h5");
         let what = mutate(&copy, &base, &mut rng);
         let before_bytes = std::fs::read(&copy).unwrap();
+        let copy_log = dir.path().join("copy.h5.log");
+        let before_log = std::fs::read(&copy_log).ok();
+        // A log longer than the checkpoint confirms has a tail to ignore.
+        let tail = before_log
+            .as_ref()
+            .is_some_and(|l| l.len() as u64 > base.log_end);
         let before = listing(dir.path());
         let mut args: Vec<OsString> = ["run", "-q", "--resume", "copy.h5", "--output", "out"]
             .iter()
@@ -1484,6 +1604,10 @@ fn fuzz_checkpoint_mutations() {
                         .then(|| "refused, but the copy changed".to_string())
                 })
                 .or_else(|| {
+                    (std::fs::read(&copy_log).ok() != before_log)
+                        .then(|| "refused, but its log changed".to_string())
+                })
+                .or_else(|| {
                     (before != after)
                         .then(|| format!("refused, but the directory changed: {after:?}"))
                 })
@@ -1498,6 +1622,8 @@ fn fuzz_checkpoint_mutations() {
                 ))
             } else if !tmp.is_empty() {
                 Some(format!("accepted, but temporaries left: {tmp:?}"))
+            } else if tail && !o.stderr.contains("ignoring the last") {
+                Some("accepted a log with an unconfirmed tail without saying so".to_string())
             } else {
                 None
             }

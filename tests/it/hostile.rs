@@ -31,6 +31,7 @@ fn fifos_devices_and_dangling_links_are_refused_before_any_work() {
     let dir = Scratch::new("odd-files");
     let p = dir.path();
     mkfifo(&p.join("fifo"));
+    mkfifo(&p.join("lf.log"));
     // A character device of our own (as /dev/null), never a system one.
     assert!(Command::new("mknod")
         .args([p.join("dev").to_str().unwrap(), "c", "1", "3"])
@@ -51,6 +52,11 @@ fn fifos_devices_and_dangling_links_are_refused_before_any_work() {
         (
             &["run", "--checkpoint", "dev", "--force"],
             &["--checkpoint", "dev", "device"],
+        ),
+        // The checkpoint's log, appended to in place, is checked as well.
+        (
+            &["run", "--checkpoint", "lf", "--force"],
+            &["--checkpoint", "its log lf.log", "FIFO"],
         ),
         (
             &["run", "--output", "r", "--force"],
@@ -508,26 +514,71 @@ fn stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
     );
 }
 
+/// Checkpoints written by mcpi before format 3 (`tests/fixtures`): runs stopped
+/// by SIGUSR1, with `--checkpoint-interval 0.01s`; version 1: `--samples 1e9
+/// --batch-size 1e6`, 27 batches done; version 2: `--target-error 1e-4
+/// --samples 1e10 --batch-size 1e6`, 13 batches done.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
 #[test]
-fn a_version_1_checkpoint_is_still_resumed() {
+fn version_1_and_2_checkpoints_are_still_resumed_and_continued_in_version_3() {
     let dir = Scratch::new("v1");
     let p = dir.path();
-    let args = small_checkpoint(p);
-    // What mcpi wrote before format 2: the same, numbered 1 (no target).
-    edit_h5(&p.join("ck.h5"), |f| {
-        f.attr("format_version")
+    // (fixture, flags, batches done in it, and the uninterrupted run's inside
+    // count and samples, from mcpi before format 3)
+    let cases: [(&str, &[&str], u64, u64, u64); 2] = [
+        (
+            "checkpoint-v1.h5",
+            &["--samples", "1e9", "--batch-size", "1e6"],
+            27,
+            785_388_280,
+            1_000_000_000,
+        ),
+        (
+            "checkpoint-v2.h5",
+            &[
+                "--target-error",
+                "1e-4",
+                "--samples",
+                "1e10",
+                "--batch-size",
+                "1e6",
+            ],
+            13,
+            814_448_525,
+            1_037_000_000,
+        ),
+    ];
+    for (fixture, flags, done, inside, samples) in cases {
+        std::fs::copy(Path::new(FIXTURES).join(fixture), p.join(fixture)).unwrap();
+        let version: u64 = hdf5::File::open(p.join(fixture))
             .unwrap()
-            .write_scalar(&1u64)
+            .attr("format_version")
             .unwrap()
-    });
-    let mut resume = vec!["run", "-q", "--resume", "ck.h5", "--output", "b"];
-    resume.extend(args);
-    let run = one(&resume, p);
-    assert!(run.status == 0 || run.status == 3, "{run:?}");
-    let r = json(&p.join("b.json"));
-    assert_eq!(r["resumed_batches"], 100);
-    assert_eq!(
-        r["inside"],
-        expected(mcpi::config::DEFAULT_SEED, 100_000_000, 1_000_000)
-    );
+            .read_scalar()
+            .unwrap();
+        assert!(version < 3, "{fixture}: format {version}");
+        let mut resume = vec!["run", "-q", "--resume", fixture, "--output", "b", "--force"];
+        resume.extend(flags);
+        let run = one(&resume, p);
+        assert!(run.status == 0 || run.status == 3, "{run:?}");
+        let r = json(&p.join("b.json"));
+        assert_eq!(r["resumed_batches"], done, "{fixture}");
+        assert_eq!(
+            (r["inside"].clone(), r["samples"].clone()),
+            (inside.into(), samples.into())
+        );
+        // Checkpointed again on the same path: now format 3, with its log.
+        let version: u64 = hdf5::File::open(p.join(fixture))
+            .unwrap()
+            .attr("format_version")
+            .unwrap()
+            .read_scalar()
+            .unwrap();
+        assert_eq!(version, mcpi::checkpoint::FORMAT_VERSION);
+        assert!(p.join(format!("{fixture}.log")).exists());
+        let run = one(&resume, p);
+        assert!(run.status == 0 || run.status == 3, "{run:?}");
+        assert_eq!(json(&p.join("b.json"))["inside"], inside);
+    }
 }

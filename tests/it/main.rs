@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cluster;
+mod crash;
 mod determinism;
 mod dispersion;
 mod fuzz;

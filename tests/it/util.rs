@@ -222,9 +222,14 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
+        Scratch::new_in(&std::env::temp_dir(), name)
+    }
+
+    /// A scratch directory in `parent`.
+    pub fn new_in(parent: &Path, name: &str) -> Scratch {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("mcpi-it-{name}-{}-{n}", std::process::id()));
+        let dir = parent.join(format!("mcpi-it-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)

@@ -1,76 +1,32 @@
-//! Checkpoints: the run's configuration and every completed batch's index and
-//! inside count, in an HDF5 file that rank 0 rewrites (temporary name, sync,
-//! rename) so the file on disk is always a whole, valid checkpoint.
-//!
-//! Layout: root attributes `format` ("mcpi checkpoint"), `format_version`,
-//! `version` (mcpi), `seed`, `samples`, `batch_size`, `batches`,
-//! `stream_layout`, `batches_done`, `samples_done`, `inside`, `digest`,
-//! `written_at`, and for a `--target-error` run `target_error` and
-//! `confidence` (f64; format version 2); datasets `/done/start` and `/done/end` (the completed batches as
-//! half-open intervals, in order) and `/done/inside` (their counts, in batch
-//! order). `digest` is FNV-1a over the configuration, the intervals and the
-//! counts, so a damaged file is refused rather than resumed.
+//! The checkpoint file itself, `PATH`: an HDF5 file that rank 0 replaces whole
+//! at every checkpoint (temporary name, sync, rename). Format 3 holds the run's
+//! configuration, the completed batches as intervals and how much of the log
+//! (`PATH.log`) they are in — a few hundred bytes whatever the batches done;
+//! formats 1 and 2 held every count in `/done/inside` and are still read.
 
-use std::io;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hdf5::types::VarLenUnicode;
 use hdf5::File;
 
+use super::log::LogSpan;
+use super::{FORMAT, FORMAT_VERSION};
 use crate::config::Config;
 use crate::intervals::Intervals;
 use crate::plan::Plan;
-use crate::report::files::{check_file, Access, Staged};
 use crate::report::hdf5::h5err;
 use crate::store::Store;
 use crate::stream::STREAM_LAYOUT;
 
-/// The `format` attribute of every checkpoint.
-pub const FORMAT: &str = "mcpi checkpoint";
-/// The layout version this mcpi writes for `--target-error` runs and the
-/// newest it reads. Version 2 adds `target_error` and `confidence`; other runs'
-/// checkpoints are still version 1, which has neither (read as no target).
-pub const FORMAT_VERSION: u64 = 2;
-
-/// A checkpoint's counts are read (and checked) this many at a time (4 MiB).
+/// A format 1 or 2 checkpoint's counts are read (and checked) this many at a
+/// time (4 MiB).
 const READ_COUNTS: u64 = 1 << 19;
-
-/// What can go wrong with a checkpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// The checkpoint to resume cannot be continued; found before any work
-    /// (exit status 2). The file is left as it was.
-    #[error("--resume {}: {why}", path.display())]
-    Refused {
-        /// The checkpoint.
-        path: PathBuf,
-        /// Why it is refused.
-        why: String,
-    },
-    /// Writing a checkpoint failed; the previous one, if any, is intact.
-    #[error("checkpoint {}: {why}", path.display())]
-    Write {
-        /// The checkpoint.
-        path: PathBuf,
-        /// Why.
-        why: String,
-    },
-}
-
-impl CheckpointError {
-    /// The exit status: 2 for a refused resume, 1 for a failed write.
-    pub fn exit_status(&self) -> u8 {
-        match self {
-            CheckpointError::Refused { .. } => crate::error::EXIT_USAGE,
-            CheckpointError::Write { .. } => crate::error::EXIT_FAILURE,
-        }
-    }
-}
 
 /// FNV-1a, 64-bit, over little-endian u64 words. Written here rather than taken
 /// from a crate: the digest is part of the checkpoint format (version 1), so
-/// its exact definition lives beside the format it protects.
+/// its exact definition lives beside the format it protects. It covers a
+/// manifest's few words; the log's counts have their own checks (XXH3).
 struct Digest(u64);
 
 impl Digest {
@@ -92,47 +48,29 @@ impl Digest {
         }
         d
     }
+    /// Format 3's: the configuration, the intervals, the log span, the inside
+    /// count and the target.
+    fn of_manifest(config: &Config, done: &Intervals, span: &LogSpan, inside: u64) -> u64 {
+        let mut d = Digest::start(&config.plan, config.seed, done);
+        d.add(&[span.id, span.start, span.end, span.head, inside]);
+        match config.target {
+            Some(t) => d.add(&[1, t.error.to_bits(), t.confidence.to_bits()]),
+            None => d.add(&[0]),
+        }
+        d.0
+    }
 }
 
-/// A checkpoint read back: the completed batches and their total inside count.
-#[derive(Clone, Debug)]
-pub struct Resumed {
-    /// Completed batches.
-    pub done: Intervals,
-    /// Their inside count.
-    pub inside: u64,
-}
-
-/// Writes the checkpoint of `config` with `done` batches to `path`, their
-/// counts read from `store`: under a temporary name, synced, then renamed over
-/// the previous checkpoint.
-pub fn save(
-    path: &Path,
+/// Writes a format-3 manifest to `tmp`: `config`, the `done` batches, whose
+/// counts (`inside` in all) are the log `log_name`'s `span`.
+pub fn write(
+    tmp: &Path,
     config: &Config,
     done: &Intervals,
-    store: &Store,
-) -> Result<(), CheckpointError> {
-    let fail = |why: String| CheckpointError::Write {
-        path: path.to_path_buf(),
-        why,
-    };
-    let tmp = Staged::new(path).map_err(|e| fail(crate::error::one_line(&e)))?;
-    write_file(tmp.path(), config, done, store).map_err(fail)?;
-    let as_checkpoint = |e: crate::report::files::FileError| {
-        fail(match std::error::Error::source(&e) {
-            Some(s) => crate::error::one_line(s),
-            None => e.to_string(),
-        })
-    };
-    tmp.sync().map_err(as_checkpoint)?;
-    tmp.publish(true).map_err(as_checkpoint)
-}
-
-/// The HDF5 contents of a checkpoint, written to `tmp`.
-fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> Result<(), String> {
+    (span, inside): (&LogSpan, u64),
+    log_name: &str,
+) -> Result<(), String> {
     let plan = &config.plan;
-    let mut digest = Digest::start(plan, config.seed, done);
-    let mut inside = 0u64;
     let file = File::create(tmp).map_err(h5err)?;
     let group = file.create_group("done").map_err(h5err)?;
     let column = |name: &str, v: Vec<u64>| {
@@ -144,33 +82,8 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
     };
     column("start", done.ranges().iter().map(|r| r.start).collect()).map_err(h5err)?;
     column("end", done.ranges().iter().map(|r| r.end).collect()).map_err(h5err)?;
-    let ds = group
-        .new_dataset::<u64>()
-        .shape(done.count() as usize)
-        .create("inside")
-        .map_err(h5err)?;
-    let mut at = 0usize;
-    store
-        .for_each_chunk(done, |_, c| {
-            digest.add(c);
-            inside += c.iter().sum::<u64>();
-            ds.write_slice(c, at..at + c.len())
-                .map_err(|e| io::Error::other(h5err(e)))?;
-            at += c.len();
-            Ok(())
-        })
-        .map_err(|e| crate::error::one_line(&e))?;
-    let text = |s: &str| s.parse::<VarLenUnicode>().expect("plain text");
-    let attrs: [(&str, u64); 9] = [
-        // Version 1 where its layout is enough, so older mcpi still resume it.
-        (
-            "format_version",
-            if config.target.is_some() {
-                FORMAT_VERSION
-            } else {
-                1
-            },
-        ),
+    let attrs: [(&str, u64); 13] = [
+        ("format_version", FORMAT_VERSION),
         ("seed", config.seed),
         ("samples", plan.samples),
         ("batch_size", plan.batch_size),
@@ -178,7 +91,11 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
         ("batches_done", done.count()),
         ("samples_done", plan.samples_in_all(done)),
         ("inside", inside),
-        ("digest", digest.0),
+        ("log_id", span.id),
+        ("log_start", span.start),
+        ("log_end", span.end),
+        ("log_head", span.head),
+        ("digest", Digest::of_manifest(config, done, span, inside)),
     ];
     for (k, v) in attrs {
         file.new_attr::<u64>()
@@ -194,10 +111,12 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
                 .map_err(h5err)?;
         }
     }
+    let text = |s: &str| s.parse::<VarLenUnicode>().expect("plain text");
     for (k, v) in [
         ("format", FORMAT.to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("stream_layout", STREAM_LAYOUT.to_string()),
+        ("log", log_name.to_string()),
         (
             "written_at",
             crate::clock::iso8601(std::time::SystemTime::now()),
@@ -211,42 +130,10 @@ fn write_file(tmp: &Path, config: &Config, done: &Intervals, store: &Store) -> R
     file.close().map_err(h5err)
 }
 
-/// Reads the checkpoint at `path` for a resume of `config` (`--resume`), checks
-/// it whole, and puts the counts of its completed batches into `store`. Every
-/// problem refuses the resume, naming the file.
-pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, CheckpointError> {
-    let bad = |why: String| CheckpointError::Refused {
-        path: path.to_path_buf(),
-        why,
-    };
-    check_path(path)?;
-    let file = File::open(path).map_err(|e| bad(format!("unreadable or damaged: {}", h5err(e))))?;
-    let reader = Reader { file: &file };
-    reader.check_header(config).map_err(bad)?;
-    let done = reader
-        .done(&config.plan)
-        .map_err(|why| bad(format!("damaged: {why}")))?;
-    let inside = reader
-        .counts(config, &done, store)
-        .map_err(|why| bad(format!("damaged: {why}")))?;
-    Ok(Resumed { done, inside })
-}
-
-/// Refuses a `--resume` path that is not a regular file: a FIFO would block
-/// the open, a device is no checkpoint.
-pub fn check_path(path: &Path) -> Result<(), CheckpointError> {
-    match check_file(path, Access::Read) {
-        Some(why) => Err(CheckpointError::Refused {
-            path: path.to_path_buf(),
-            why,
-        }),
-        None => Ok(()),
-    }
-}
-
 /// A checkpoint file being checked and read.
-struct Reader<'a> {
-    file: &'a File,
+pub struct Reader<'a> {
+    /// The open HDF5 file.
+    pub file: &'a File,
 }
 
 impl Reader<'_> {
@@ -270,8 +157,9 @@ impl Reader<'_> {
         self.number(k).map_err(|e| format!("damaged: {e}"))
     }
 
-    /// Format, version, configuration and stream layout against `config`.
-    fn check_header(&self, config: &Config) -> Result<(), String> {
+    /// Format, version, configuration and stream layout against `config`;
+    /// returns the format version.
+    pub fn check_header(&self, config: &Config) -> Result<u64, String> {
         if self.text("format")? != FORMAT {
             return Err("not an mcpi checkpoint (its format attribute says otherwise)".into());
         }
@@ -302,7 +190,7 @@ impl Reader<'_> {
                 "stream layout {layout}, but this mcpi draws {STREAM_LAYOUT}: its counts cannot be continued"
             ));
         }
-        Ok(())
+        Ok(format_version)
     }
 
     /// Opens `/done/NAME` after checking, before anything is read or
@@ -360,7 +248,7 @@ impl Reader<'_> {
     }
 
     /// The completed batches, checked to be ordered and within `plan`.
-    fn done(&self, plan: &Plan) -> Result<Intervals, String> {
+    pub fn done(&self, plan: &Plan) -> Result<Intervals, String> {
         // At most one interval per batch (disjoint, non-adjacent: fewer still).
         let column = |name: &str| -> Result<Vec<u64>, String> {
             self.column(name, plan.batches)?
@@ -386,9 +274,30 @@ impl Reader<'_> {
         Ok(done)
     }
 
-    /// The counts of `done`, checked against their batches and the digest, put
-    /// into `store`; returns their sum.
-    fn counts(&self, config: &Config, done: &Intervals, store: &mut Store) -> Result<u64, String> {
+    /// Format 3: the log span holding the counts of `done`, and their inside
+    /// count, checked against the manifest's digest.
+    pub fn confirmed(&self, config: &Config, done: &Intervals) -> Result<(LogSpan, u64), String> {
+        let span = LogSpan {
+            id: self.number("log_id")?,
+            start: self.number("log_start")?,
+            end: self.number("log_end")?,
+            head: self.number("log_head")?,
+        };
+        let inside = self.number("inside")?;
+        if Digest::of_manifest(config, done, &span, inside) != self.number("digest")? {
+            return Err("its contents do not match their digest".into());
+        }
+        Ok((span, inside))
+    }
+
+    /// Formats 1 and 2: the counts of `done` in `/done/inside`, checked against
+    /// their batches and the digest, put into `store`; returns their sum.
+    pub fn counts(
+        &self,
+        config: &Config,
+        done: &Intervals,
+        store: &mut Store,
+    ) -> Result<u64, String> {
         let plan = &config.plan;
         let ds = self.column("inside", done.count())?;
         if ds.size() as u64 != done.count() {
@@ -420,56 +329,5 @@ impl Reader<'_> {
             return Err("its contents do not match their digest".into());
         }
         Ok(inside)
-    }
-}
-
-/// Rank 0's checkpoints during a run: where, how often, when last written.
-pub struct Schedule {
-    path: PathBuf,
-    every: f64,
-    last: f64,
-    failed: bool,
-}
-
-impl Schedule {
-    /// Checkpoints to `path` every `every` seconds, counted from `now`.
-    pub fn new(path: &Path, every: f64, now: f64) -> Schedule {
-        Schedule {
-            path: path.to_path_buf(),
-            every,
-            last: now,
-            failed: false,
-        }
-    }
-
-    /// Whether a checkpoint is due at time `now`.
-    pub fn due(&self, now: f64) -> bool {
-        now - self.last >= self.every
-    }
-
-    /// Writes the checkpoint of `done` (a due one, at time `now`). A failure is
-    /// reported once; the previous checkpoint stays as it was and the run goes on.
-    pub fn save_due(&mut self, config: &Config, done: &Intervals, store: &Store, now: f64) {
-        self.last = now;
-        match save(&self.path, config, done, store) {
-            Err(e) if !self.failed => {
-                crate::console::eprint_line(&format!(
-                    "mcpi: error: {e} (the previous checkpoint is kept; the run goes on)"
-                ));
-                self.failed = true;
-            }
-            Ok(()) => self.failed = false,
-            Err(_) => {}
-        }
-    }
-
-    /// The checkpoint at the end of the run, stopped or complete.
-    pub fn save_final(
-        &self,
-        config: &Config,
-        done: &Intervals,
-        store: &Store,
-    ) -> Result<(), CheckpointError> {
-        save(&self.path, config, done, store)
     }
 }
