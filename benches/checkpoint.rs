@@ -1,6 +1,6 @@
 //! What one checkpoint costs: the log append of the batches counted since the
 //! previous checkpoint, its sync, and the manifest's replacement (write, sync,
-//! rename, directory sync), as `mcpi run` does it between batches.
+//! rename, directory sync), as rank 0's checkpoint writer thread does it.
 //!
 //! `done`: 10^4 new batches per checkpoint after 10^5, 10^6 and 10^7 batches
 //! done — the cost must not grow with the batches done. `new`: 10^3 to 10^6
@@ -64,7 +64,7 @@ impl Run {
         let tmp = tempfile::tempdir_in(dir()).unwrap();
         let path = tmp.path().join("ck.h5");
         let mut run = Run {
-            writer: Writer::new(&path),
+            writer: Writer::new(&path).unwrap(),
             config,
             store,
             end: done,
@@ -81,7 +81,7 @@ impl Run {
     fn restart(&mut self) {
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_file(mcpi::checkpoint::log_path(&self.path));
-        self.writer = Writer::new(&self.path);
+        self.writer = Writer::new(&self.path).unwrap();
         self.end = self.done;
         let done = Intervals::range(0..self.end);
         self.writer.save(&self.config, &done, &self.store).unwrap();

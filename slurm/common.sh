@@ -118,9 +118,6 @@ run() {
   fi
   [ "$requeue" = 0 ] || requeue_now
   [ ! -e "$out.ckpt.h5" ] || resume=(--resume "$out.ckpt.h5" --force)
-  # A log with no checkpoint naming it: the run died inside its first
-  # checkpoint. Nothing to resume; mcpi would refuse to start over on it.
-  [ -e "$out.ckpt.h5" ] || rm -f "$out.ckpt.h5.log"
   if [ "$launcher" = srun ]; then
     launch=(srun --mpi=pmix -n "$1" --cpus-per-task="$threads" --cpu-bind=cores "$mcpi" run --threads auto)
   else

@@ -88,7 +88,7 @@ pub struct Ledger {
     /// The progress display.
     pub progress: Progress,
     /// The checkpoints, if asked for.
-    pub checkpoints: Option<checkpoint::Schedule>,
+    pub checkpoints: Option<checkpoint::Checkpointer>,
 }
 
 /// Rank 0's side of one round. The round's positions are shared out over the

@@ -3,8 +3,8 @@
 //! of the checkpoint `PATH` (its manifest) names. A checkpoint appends the
 //! counts done since the previous one and syncs them; only then does the
 //! manifest that confirms them replace the previous one. Bytes past the end a
-//! manifest confirms belong to no checkpoint, and are cut off before the next
-//! append.
+//! manifest confirms belong to no checkpoint: a run that continues the
+//! generation writes over them.
 //!
 //! Every word is a little-endian u64. A *generation* (one run's checkpoints,
 //! continued by every resume of it) starts with a header record and goes on
@@ -28,7 +28,6 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -42,9 +41,10 @@ const HEADER: u64 = u64::from_le_bytes(*b"mcpi log");
 const COUNTS: u64 = u64::from_le_bytes(*b"mcpi cnt");
 /// Words of a header record, its check included.
 const HEADER_WORDS: usize = 6;
-/// Counts in one record, at most (4 MiB): the store's read chunk, so a resume
-/// reads the log a record at a time in bounded memory.
-pub const RECORD_COUNTS: u64 = crate::store::READ_CHUNK;
+/// Counts in one record, at most (4 MiB), so a resume reads the log a record
+/// at a time in bounded memory. Part of the format: a log with longer records
+/// is refused.
+pub const RECORD_COUNTS: u64 = 1 << 19;
 /// Records are written out once this many words are buffered.
 const WRITE_WORDS: usize = RECORD_COUNTS as usize;
 
@@ -138,8 +138,12 @@ pub fn append(
     let mut inside = 0u64;
     store.for_each_chunk(batches, |first, counts| {
         inside += counts.iter().sum::<u64>();
-        let head = [COUNTS, first, counts.len() as u64];
-        records.push(head.into_iter().chain(counts.iter().copied()))
+        for (k, part) in counts.chunks(RECORD_COUNTS as usize).enumerate() {
+            let first = first + k as u64 * RECORD_COUNTS;
+            let head = [COUNTS, first, part.len() as u64];
+            records.push(head.into_iter().chain(part.iter().copied()))?;
+        }
+        Ok(())
     })?;
     records.write()?;
     file.sync_data()?;
@@ -172,10 +176,8 @@ pub fn read(
             span.end
         ));
     }
-    let word = |at: u64, what: &str| {
-        let mut b = [0u8; 8];
-        file.read_exact_at(&mut b, at)
-            .map(|()| u64::from_le_bytes(b))
+    let read_at = |buf: &mut [u64], at: u64, what: &str| {
+        file.read_exact_at(bytemuck::cast_slice_mut(buf), at)
             .map_err(|e| format!("{what} at byte {at}: {}", crate::error::one_line(&e)))
     };
     let words_left = |at: u64| (span.end - at) / 8;
@@ -184,8 +186,7 @@ pub fn read(
         return Err("its checkpoint confirms no header record".into());
     }
     let mut buf = vec![0u64; HEADER_WORDS];
-    file.read_exact_at(bytemuck::cast_slice_mut(&mut buf), span.start)
-        .map_err(|e| format!("header at byte {}: {}", span.start, e))?;
+    read_at(&mut buf, span.start, "header")?;
     let found: Vec<u64> = buf.iter().map(|&w| u64::from_le(w)).collect();
     if found[0] != HEADER {
         return Err(format!("no header record at byte {}", span.start));
@@ -209,16 +210,18 @@ pub fn read(
         if words_left(at) < 4 {
             return Err(format!("a record at byte {at} runs past the confirmed end"));
         }
-        let (tag, first, n) = (
-            word(at, "record")?,
-            word(at + 8, "record")?,
-            word(at + 16, "record")?,
-        );
+        let mut words3 = [0u64; 3];
+        read_at(&mut words3, at, "record")?;
+        let [tag, first, n] = words3.map(u64::from_le);
         if tag != COUNTS {
             return Err(format!("no count record at byte {at}"));
         }
-        let end = first.checked_add(n).filter(|&e| e <= batches);
-        let (Some(end), 1..=RECORD_COUNTS) = (end, n) else {
+        if !(1..=RECORD_COUNTS).contains(&n) {
+            return Err(format!(
+                "the record at byte {at} holds {n} counts (1 to {RECORD_COUNTS} allowed)"
+            ));
+        }
+        let Some(end) = first.checked_add(n).filter(|&e| e <= batches) else {
             return Err(format!(
                 "the record at byte {at} names batches {first} + {n}, outside the run's {batches}"
             ));
@@ -228,8 +231,7 @@ pub fn read(
             return Err(format!("a record at byte {at} runs past the confirmed end"));
         }
         buf.resize(words, 0);
-        file.read_exact_at(bytemuck::cast_slice_mut(&mut buf), at)
-            .map_err(|e| format!("record at byte {at}: {e}"))?;
+        read_at(&mut buf, at, "record")?;
         head = check(&buf[..words - 1], head);
         if u64::from_le(buf[words - 1]) != head {
             return Err(format!("the record at byte {at} fails its check"));
@@ -245,18 +247,60 @@ pub fn read(
     Ok(len - span.end)
 }
 
-/// Releases the first `len` bytes of the log at `path` (older generations no
+/// Releases the first `len` bytes of the log `file` (older generations no
 /// manifest names any more): a hole punched where the file system can; left
 /// as they are elsewhere.
-pub fn release(path: &Path, len: u64) {
+pub fn release(file: &File, len: u64) {
     #[cfg(target_os = "linux")]
-    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+    {
         use std::os::unix::io::AsRawFd;
         let flags = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-        // SAFETY: fallocate on a descriptor this function owns; a failure
+        let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
+        // SAFETY: fallocate on a descriptor the caller holds open; a failure
         // (a file system without holes) leaves the bytes as they were.
-        unsafe { libc::fallocate(f.as_raw_fd(), flags, 0, len as libc::off_t) };
+        unsafe { libc::fallocate(file.as_raw_fd(), flags, 0, len) };
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (path, len);
+    let _ = (file, len);
+}
+
+/// Whether `file` is empty or begins with a header record: a log mcpi wrote
+/// (the file at a checkpoint's log path may be anything).
+pub fn is_log(file: &File) -> io::Result<bool> {
+    let mut b = [0u8; 8];
+    match file.read_exact_at(&mut b, 0) {
+        Ok(()) => Ok(u64::from_le_bytes(b) == HEADER),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(file.metadata()?.len() == 0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a generation of `records` (first batch, counts), each with its
+/// check, from byte 0 of `file`; returns its span. For tests that need a log
+/// whose checks pass but whose contents are wrong.
+#[cfg(test)]
+pub(super) fn write_raw(
+    file: &File,
+    header: [u64; HEADER_WORDS - 1],
+    records: &[(u64, Vec<u64>)],
+) -> LogSpan {
+    let mut r = Records {
+        file,
+        buf: Vec::new(),
+        at: 0,
+        head: 0,
+    };
+    r.push(header).unwrap();
+    for (first, counts) in records {
+        let head = [COUNTS, *first, counts.len() as u64];
+        r.push(head.into_iter().chain(counts.iter().copied()))
+            .unwrap();
+    }
+    r.write().unwrap();
+    LogSpan {
+        id: header[1],
+        start: 0,
+        end: r.at,
+        head: r.head,
+    }
 }

@@ -269,7 +269,7 @@ impl Reader<'_> {
         }
         let done = Intervals::new(ranges);
         if self.number("batches_done")? != done.count() {
-            return Err("the number of counts does not match the completed batches".into());
+            return Err("batches_done does not match the completed batches".into());
         }
         Ok(done)
     }

@@ -22,7 +22,7 @@ mod manifest;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use hdf5::File;
+use std::fs::File;
 
 pub use log::LogSpan;
 
@@ -106,7 +106,8 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
         why,
     };
     check_path(path)?;
-    let file = File::open(path).map_err(|e| bad(format!("unreadable or damaged: {}", h5err(e))))?;
+    let file =
+        hdf5::File::open(path).map_err(|e| bad(format!("unreadable or damaged: {}", h5err(e))))?;
     let reader = manifest::Reader { file: &file };
     let version = reader.check_header(config).map_err(bad)?;
     let damaged = |why: String| bad(format!("damaged: {why}"));
@@ -123,6 +124,13 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
     let (span, inside) = reader.confirmed(config, &done).map_err(damaged)?;
     drop(file);
     let log = log_path(path);
+    if std::fs::symlink_metadata(&log).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Err(bad(format!(
+            "its log {} is missing (a checkpoint is two files, PATH and PATH.log: copy or \
+             move both)",
+            log.display()
+        )));
+    }
     let in_log = |why: String| bad(format!("damaged: its log {}: {why}", log.display()));
     let tail = read_log(&log, config, &done, (&span, inside), store).map_err(in_log)?;
     let notes = (tail > 0)
@@ -161,7 +169,8 @@ fn read_log(
     }
     let file = std::fs::File::open(path).map_err(|e| crate::error::one_line(&e))?;
     let plan = &config.plan;
-    let mut seen = Vec::new();
+    // One bit per batch (12.5 MB at the 10^8-batch maximum): each batch once.
+    let mut seen = vec![0u64; plan.batches.div_ceil(64) as usize];
     let mut sum = 0u64;
     let header = log::header(span.id, plan, config.seed);
     let tail = log::read(&file, span, header, plan.batches, |batches, counts| {
@@ -171,22 +180,22 @@ fn read_log(
                 batches.start, batches.end
             ));
         }
-        if batches
-            .clone()
-            .zip(counts)
-            .any(|(i, &c)| c > plan.batch_len(i))
-        {
-            return Err("a count exceeds its batch's samples".into());
+        for (i, &c) in batches.clone().zip(counts) {
+            let (word, bit) = ((i / 64) as usize, 1u64 << (i % 64));
+            if seen[word] & bit != 0 {
+                return Err(format!("it holds batch {i} twice"));
+            }
+            seen[word] |= bit;
+            if c > plan.batch_len(i) {
+                return Err(format!("the count of batch {i} exceeds its samples"));
+            }
+            sum += c; // at most the run's samples: each batch once, within its size
         }
-        sum += counts.iter().sum::<u64>();
         store.put(batches.start, counts);
-        seen.push(batches);
         Ok(())
     })?;
-    seen.sort_by_key(|r| r.start);
-    let each_once = seen.windows(2).all(|w| w[0].end <= w[1].start);
-    let all = seen.iter().map(|r| r.end - r.start).sum::<u64>() == done.count();
-    if !each_once || !all || sum != inside {
+    let all = seen.iter().map(|w| u64::from(w.count_ones())).sum::<u64>() == done.count();
+    if !all || sum != inside {
         return Err("its counts do not match the completed batches".into());
     }
     Ok(tail)
@@ -208,46 +217,105 @@ pub fn check_path(path: &Path) -> Result<(), CheckpointError> {
     }
 }
 
+/// Whether the file at a checkpoint's log path holds something other than an
+/// mcpi log (an empty or missing file does not): not written over without
+/// `--force`.
+pub fn is_foreign_log(path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => log::is_log(&file).map(|ours| !ours),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes one run's checkpoints to one path: each appends the counts done
 /// since the previous one to the log, then replaces the manifest.
+///
+/// The log is locked for the run (an exclusive `flock` on a read-only handle,
+/// which does not stand in the way of a read-only remount), so two runs on one
+/// checkpoint path refuse rather than interleave their records. Each save
+/// opens it for writing afresh and checks it is still the file locked: a log
+/// removed or replaced during the run gets a new generation, not records
+/// chained onto bytes that are gone.
 #[derive(Debug)]
 pub struct Writer {
     path: PathBuf,
     log: PathBuf,
-    /// The log generation the manifest on disk confirms, when this run
-    /// continues it (`None`: the next checkpoint starts a new generation).
-    confirmed: Option<LogSpan>,
-    /// The batches the confirmed generation holds, and their inside count.
-    saved: Intervals,
-    inside: u64,
-    /// A new generation's id and first byte, once chosen.
+    /// The log as locked (read-only), and whether this run created it.
+    locked: File,
+    created: bool,
+    /// The generation the manifest on disk confirms, when this run continues
+    /// it (`None`: the next checkpoint starts a new generation).
+    confirmed: Option<Confirmed>,
+    /// Where a new generation starts: `Some(0)` when no manifest names the
+    /// log (its bytes are a leftover, written over), `None` after whatever
+    /// the log holds when the generation starts (a manifest on disk may name
+    /// those bytes); then the chosen id and first byte.
+    fresh_start: Option<u64>,
     fresh: Option<(u64, u64)>,
+    /// Whether the bytes before this run's generation were released.
+    released: bool,
+}
+
+/// A log generation as the manifest on disk confirms it.
+#[derive(Clone, Debug)]
+struct Confirmed {
+    span: LogSpan,
+    /// The batches it holds, and their inside count.
+    done: Intervals,
+    inside: u64,
 }
 
 impl Writer {
     /// Checkpoints to `path` in a new log generation (its first checkpoint
-    /// writes every count done).
-    pub fn new(path: &Path) -> Writer {
-        Writer {
+    /// writes every count done). Fails when another run holds the log.
+    pub fn new(path: &Path) -> Result<Writer, String> {
+        let log = log_path(path);
+        let (locked, created) = lock_log(&log)?;
+        // Without a manifest nothing names the log's bytes: a leftover of a
+        // run stopped in its first checkpoint, written over.
+        let fresh_start = (!path.exists()).then_some(0);
+        Ok(Writer {
             path: path.to_path_buf(),
-            log: log_path(path),
+            log,
+            locked,
+            created,
             confirmed: None,
-            saved: Intervals::default(),
-            inside: 0,
+            fresh_start,
             fresh: None,
-        }
+            released: false,
+        })
     }
 
     /// Checkpoints to `path`, the checkpoint `resumed` was read from: its log
-    /// generation goes on (a format 1 or 2 checkpoint starts one).
-    pub fn resuming(path: &Path, resumed: &Resumed) -> Writer {
-        let mut w = Writer::new(path);
-        if let Some(span) = resumed.log {
-            w.confirmed = Some(span);
-            w.saved = resumed.done.clone();
-            w.inside = resumed.inside;
+    /// generation goes on (a format 1 or 2 checkpoint names no log, and starts
+    /// one over whatever is there).
+    pub fn resuming(path: &Path, resumed: &Resumed) -> Result<Writer, String> {
+        let mut w = Writer::new(path)?;
+        match resumed.log {
+            Some(span) => {
+                w.confirmed = Some(Confirmed {
+                    span,
+                    done: resumed.done.clone(),
+                    inside: resumed.inside,
+                })
+            }
+            None => w.fresh_start = Some(0),
         }
-        w
+        Ok(w)
+    }
+
+    /// Whether saving will write over log bytes no checkpoint names (a
+    /// leftover), for a warning.
+    pub fn overwrites_leftover(&self) -> bool {
+        self.confirmed.is_none()
+            && self.fresh_start == Some(0)
+            && self.locked.metadata().is_ok_and(|m| m.len() > 0)
     }
 
     /// Saves the checkpoint of `config` with `done` batches, their counts read
@@ -260,10 +328,14 @@ impl Writer {
         done: &Intervals,
         store: &impl Counts,
     ) -> Result<(), CheckpointError> {
-        if self.confirmed.is_some() && *done == self.saved {
+        if self.confirmed.as_ref().is_some_and(|c| c.done == *done) {
             return Ok(()); // the checkpoint on disk is this one
         }
-        if !done.contains_all(&self.saved) {
+        if self
+            .confirmed
+            .as_ref()
+            .is_some_and(|c| !done.contains_all(&c.done))
+        {
             self.confirmed = None; // never expected: start a generation afresh
         }
         let path = self.path.clone();
@@ -271,9 +343,11 @@ impl Writer {
             path: path.clone(),
             why,
         };
+        let log = self.log.display().to_string();
+        let file = self.open_log().map_err(|e| fail(format!("{log}: {e}")))?;
         let (span, inside) = self
-            .append(config, done, store)
-            .map_err(|e| fail(format!("{}: {e}", self.log.display())))?;
+            .append(&file, config, done, store)
+            .map_err(|e| fail(format!("{log}: {e}")))?;
         let tmp = Staged::new(&self.path).map_err(|e| fail(crate::error::one_line(&e)))?;
         let name = self.log.file_name().unwrap_or_default().to_string_lossy();
         manifest::write(tmp.path(), config, done, (&span, inside), &name).map_err(fail)?;
@@ -285,40 +359,69 @@ impl Writer {
         };
         tmp.sync().map_err(as_checkpoint)?;
         tmp.publish(true).map_err(as_checkpoint)?;
-        let started = self.confirmed.is_none();
-        self.confirmed = Some(span);
-        self.saved = done.clone();
-        self.inside = inside;
+        self.confirmed = Some(Confirmed {
+            span,
+            done: done.clone(),
+            inside,
+        });
         self.fresh = None;
-        if started && span.start > 0 {
-            log::release(&self.log, span.start); // no manifest names those bytes now
+        // Older generations: no manifest names them once the rename is durable.
+        if !self.released && span.start > 0 && sync_dir(&self.path).is_ok() {
+            log::release(&file, span.start);
+            self.released = true;
         }
         Ok(())
     }
 
-    /// Appends what the log lacks of `done` (all of it, after a header, in a
-    /// new generation) and syncs it; returns the span to confirm and the
-    /// inside count of all of `done`.
+    /// Opens the log for this save's append: the file locked, unless it was
+    /// removed or replaced meanwhile (then a new one, locked, and a new
+    /// generation). Without blocking: a FIFO put in its place is refused.
+    fn open_log(&mut self) -> Result<File, String> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let io = |e: std::io::Error| crate::error::one_line(&e);
+        let id = |m: &std::fs::Metadata| (m.dev(), m.ino());
+        let locked = |w: &Writer| w.locked.metadata().map(|m| id(&m)).map_err(io);
+        if !std::fs::metadata(&self.log).is_ok_and(|m| Ok(id(&m)) == locked(self)) {
+            crate::console::eprint_line(&format!(
+                "mcpi: warning: checkpoint {}: its log {} was removed or replaced during \
+                 the run; the next checkpoint starts a new one",
+                self.path.display(),
+                self.log.display()
+            ));
+            (self.locked, self.created) = lock_log(&self.log)?;
+            (self.confirmed, self.fresh, self.fresh_start) = (None, None, None);
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.log)
+            .map_err(io)?;
+        if Ok(id(&file.metadata().map_err(io)?)) != locked(self) {
+            return Err("replaced during the checkpoint".into());
+        }
+        Ok(file)
+    }
+
+    /// Appends to `file` what the log lacks of `done` (all of it, after a
+    /// header, in a new generation) and syncs it; returns the span to confirm
+    /// and the inside count of all of `done`.
     fn append(
         &mut self,
+        file: &File,
         config: &Config,
         done: &Intervals,
         store: &impl Counts,
     ) -> Result<(LogSpan, u64), String> {
         let io = |e: std::io::Error| crate::error::one_line(&e);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.log)
-            .map_err(io)?;
-        let (from, header, batches, before) = match self.confirmed {
-            Some(span) => (span, None, done.minus(&self.saved), self.inside),
+        let (from, header, batches, before) = match &self.confirmed {
+            Some(c) => (c.span, None, done.minus(&c.done), c.inside),
             None => {
                 let (id, start) = match self.fresh {
                     Some(fresh) => fresh,
-                    // After whatever the file holds: the checkpoint on disk may name it.
-                    None => (new_id(), file.metadata().map_err(io)?.len()),
+                    None => match self.fresh_start {
+                        Some(start) => (new_id(), start),
+                        None => (new_id(), file.metadata().map_err(io)?.len()),
+                    },
                 };
                 self.fresh = Some((id, start));
                 let span = LogSpan {
@@ -331,13 +434,10 @@ impl Writer {
                 (span, Some(header), done.clone(), 0)
             }
         };
-        let a = log::append(&file, (from.end, from.head), header, &batches, store).map_err(io)?;
-        drop(file);
+        let a = log::append(file, (from.end, from.head), header, &batches, store).map_err(io)?;
         if self.confirmed.is_none() {
             // The log's directory entry is durable before a manifest names it.
-            std::fs::File::open(parent_dir(&self.log))
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
+            sync_dir(&self.log).map_err(io)?;
         }
         let span = LogSpan {
             end: a.end,
@@ -346,6 +446,68 @@ impl Writer {
         };
         Ok((span, before + a.inside))
     }
+}
+
+impl Drop for Writer {
+    /// A log this run created and never confirmed holds nothing: removed.
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let ours = |m: std::fs::Metadata| {
+            self.locked
+                .metadata()
+                .is_ok_and(|l| (l.dev(), l.ino()) == (m.dev(), m.ino()))
+        };
+        if self.created && self.confirmed.is_none() && std::fs::metadata(&self.log).is_ok_and(ours)
+        {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Opens (creating it if need be) and locks the log at `path`: a read-only
+/// handle holding an exclusive `flock`, and whether it was created. Refused:
+/// a log another live run holds, or one that is not a regular file. Where the
+/// file system cannot lock (some NFS and Lustre mounts), unlocked.
+fn lock_log(path: &Path) -> Result<(File, bool), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let io = |e: std::io::Error| crate::error::one_line(&e);
+    let created = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(io(e)),
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err("not a regular file".into());
+    }
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => {
+                return Err(
+                    "another mcpi run is checkpointing to it now (it holds its lock)".into(),
+                )
+            }
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => {} // no locks here
+            _ => return Err(io(e)),
+        }
+    }
+    Ok((file, created))
+}
+
+/// Syncs the directory `path` is in (its entries: a rename, a new file).
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    File::open(parent_dir(path)).and_then(|d| d.sync_all())
 }
 
 /// A new log generation's id: random (std's per-process random hash keys,
@@ -360,7 +522,7 @@ fn new_id() -> u64 {
 /// the writer thread and counts on; the writer reads their counts from the
 /// store through its own handle, so syncs never hold up the count. A
 /// checkpoint falls due again only once the previous one is written.
-pub struct Schedule {
+pub struct Checkpointer {
     path: PathBuf,
     every: f64,
     last: f64,
@@ -373,7 +535,7 @@ pub struct Schedule {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Schedule {
+impl Checkpointer {
     /// Checkpoints of `config` with `writer` every `every` seconds, counted
     /// from `now`, their counts read from `store` (through a handle of the
     /// writer thread's own).
@@ -383,7 +545,7 @@ impl Schedule {
         store: &Store,
         every: f64,
         now: f64,
-    ) -> std::io::Result<Schedule> {
+    ) -> std::io::Result<Checkpointer> {
         let (requests, inbox) = mpsc::channel::<Intervals>();
         let (outbox, results) = mpsc::channel();
         let (config, counts) = (config.clone(), store.reader()?);
@@ -398,7 +560,7 @@ impl Schedule {
                     }
                 }
             })?;
-        Ok(Schedule {
+        Ok(Checkpointer {
             path,
             every,
             last: now,
@@ -416,13 +578,21 @@ impl Schedule {
         if !self.busy {
             return;
         }
-        let result = if wait {
-            self.results.recv().ok()
-        } else {
-            self.results.try_recv().ok()
+        let result = match wait {
+            true => self
+                .results
+                .recv()
+                .map_err(|_| mpsc::TryRecvError::Disconnected),
+            false => self.results.try_recv(),
         };
-        let Some(result) = result else {
-            return;
+        let result = match result {
+            Ok(result) => result,
+            Err(mpsc::TryRecvError::Empty) => return,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                // The writer thread died (a panic): no more checkpoints.
+                self.requests = None;
+                Err(self.writer_gone())
+            }
         };
         self.busy = false;
         match result {
@@ -437,10 +607,17 @@ impl Schedule {
         }
     }
 
+    fn writer_gone(&self) -> CheckpointError {
+        CheckpointError::Write {
+            path: self.path.clone(),
+            why: "the checkpoint writer thread is gone".into(),
+        }
+    }
+
     /// Whether a checkpoint is due at time `now` (and the last one written).
     pub fn due(&mut self, now: f64) -> bool {
         self.collect(false);
-        !self.busy && now - self.last >= self.every
+        !self.busy && self.requests.is_some() && now - self.last >= self.every
     }
 
     /// Hands the checkpoint of `done` (a due one, at time `now`) to the writer
@@ -449,7 +626,10 @@ impl Schedule {
     pub fn save_due(&mut self, done: Intervals, now: f64) {
         self.last = now;
         if let Some(requests) = &self.requests {
-            self.busy = requests.send(done).is_ok();
+            self.busy = true;
+            if requests.send(done).is_err() {
+                self.collect(false); // the thread is gone: said once
+            }
         }
     }
 
@@ -466,12 +646,7 @@ impl Schedule {
             false => None,
         };
         self.finish();
-        result.unwrap_or_else(|| {
-            Err(CheckpointError::Write {
-                path: self.path.clone(),
-                why: "the checkpoint writer thread is gone".into(),
-            })
-        })
+        result.unwrap_or_else(|| Err(self.writer_gone()))
     }
 
     /// Lets the writer thread finish what it was given, and end.
@@ -483,8 +658,92 @@ impl Schedule {
     }
 }
 
-impl Drop for Schedule {
+impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KernelChoice, ThreadsChoice};
+    use crate::plan::Plan;
+    use crate::progress::Style;
+
+    /// 20 batches of 10 samples.
+    fn config() -> Config {
+        Config {
+            plan: Plan::new(200, 10),
+            seed: 9,
+            output: None,
+            force: false,
+            kernel: KernelChoice::Auto,
+            threads: ThreadsChoice::Count(1),
+            label: None,
+            progress: Style::None,
+            checkpoint: None,
+            checkpoint_interval: 1.0,
+            resume: None,
+            target: None,
+        }
+    }
+
+    /// `read_log` of a log holding `records` (every check valid) for a
+    /// checkpoint naming `done` and `inside`.
+    fn read(records: &[(u64, Vec<u64>)], done: Intervals, inside: u64) -> Result<u64, String> {
+        let config = config();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ck.h5.log");
+        let file = File::create(&path).unwrap();
+        let span = log::write_raw(&file, log::header(77, &config.plan, config.seed), records);
+        let mut store = Store::new(config.plan.batches, dir.path()).unwrap();
+        read_log(&path, &config, &done, (&span, inside), &mut store)
+    }
+
+    fn refused(records: &[(u64, Vec<u64>)], done: Intervals, inside: u64, why: &str) {
+        match read(records, done, inside) {
+            Err(e) => assert!(e.contains(why), "{e:?} does not say {why:?}"),
+            Ok(_) => panic!("accepted; wanted {why:?}"),
+        }
+    }
+
+    #[test]
+    fn a_log_whose_checks_pass_is_still_held_to_its_checkpoint() {
+        let all = || Intervals::range(0..4);
+        let good = [(0, vec![1, 2]), (2, vec![3, 4])];
+        assert_eq!(read(&good, all(), 10), Ok(0));
+        // Records in any order, as other ranks' batches arrive.
+        assert_eq!(read(&[(2, vec![3, 4]), (0, vec![1, 2])], all(), 10), Ok(0));
+        let twice = [(0, vec![1, 2]), (1, vec![2, 3]), (3, vec![4])];
+        refused(&twice, all(), 10, "batch 1 twice");
+        refused(
+            &[(0, vec![1, 2, 11, 4])],
+            all(),
+            18,
+            "count of batch 2 exceeds",
+        );
+        refused(
+            &[(0, vec![1, 2, 3, 4, 5])],
+            all(),
+            15,
+            "does not name as completed",
+        );
+        refused(
+            &[(0, vec![1, 2, 3])],
+            all(),
+            6,
+            "do not match the completed",
+        );
+        refused(&good, all(), 11, "do not match the completed");
+        refused(
+            &[(0, vec![]), (0, vec![1, 2, 3, 4])],
+            all(),
+            10,
+            "holds 0 counts",
+        );
+        refused(&[(19, vec![1, 1])], all(), 2, "outside the run's 20");
+        let huge = vec![0; log::RECORD_COUNTS as usize + 1];
+        refused(&[(0, huge)], all(), 0, "holds 524289 counts");
     }
 }

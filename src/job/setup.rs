@@ -197,7 +197,7 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
         crate::console::eprint_line(&format!("mcpi: warning: {note}"));
     }
     let checkpoints = match &config.checkpoint {
-        Some(path) => Some(schedule(path, config, resumed.as_ref(), &store)?),
+        Some(path) => Some(checkpointer(path, config, resumed.as_ref(), &store)?),
         None => None,
     };
     let done = resumed
@@ -226,17 +226,28 @@ fn prepare_root(config: &Config, now: SystemTime) -> Result<Output, JobError> {
 
 /// The checkpoints to `path`: the log of `resumed` goes on when it is the
 /// checkpoint resumed; a writer thread with its own handle on `store`.
-fn schedule(
+fn checkpointer(
     path: &Path,
     config: &Config,
     resumed: Option<&Resumed>,
     store: &Store,
-) -> Result<checkpoint::Schedule, UsageError> {
+) -> Result<checkpoint::Checkpointer, UsageError> {
+    let log = log_path(path);
+    let bad = |why: String| UsageError::flag("--checkpoint", format!("{}: {why}", path.display()));
     let writer = match (resumed, &config.resume) {
         (Some(r), Some(from)) if same_file(from, path) => Writer::resuming(path, r),
         _ => Writer::new(path),
-    };
-    checkpoint::Schedule::new(
+    }
+    .map_err(|why| bad(format!("its log {}: {why}", log.display())))?;
+    if writer.overwrites_leftover() {
+        crate::console::eprint_line(&format!(
+            "mcpi: warning: --checkpoint {}: its log {} is named by no checkpoint (left by a \
+             run stopped in its first checkpoint); starting it over",
+            path.display(),
+            log.display()
+        ));
+    }
+    checkpoint::Checkpointer::new(
         writer,
         config,
         store,
@@ -244,14 +255,10 @@ fn schedule(
         Comm::time(),
     )
     .map_err(|e| {
-        UsageError::flag(
-            "--checkpoint",
-            format!(
-                "{}: cannot start its writer: {}",
-                path.display(),
-                crate::error::one_line(&e)
-            ),
-        )
+        bad(format!(
+            "cannot start its writer: {}",
+            crate::error::one_line(&e)
+        ))
     })
 }
 
@@ -294,9 +301,13 @@ fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Resu
             "exists (continue it with --resume, or use --force to start over)",
         ));
     }
-    if log.exists() && !continuing && !config.force {
+    // A log mcpi wrote is the checkpoint's (refused above without --force) or
+    // a leftover no checkpoint names (written over, with a warning).
+    let foreign =
+        checkpoint::is_foreign_log(&log).map_err(|e| its_log(&crate::error::one_line(&e)))?;
+    if foreign && !config.force {
         return Err(its_log(
-            "exists, left by an earlier checkpoint (remove it, or use --force to start over)",
+            "exists and is not an mcpi checkpoint log (remove it, or use --force to write over it)",
         ));
     }
     Staged::new(ck).map(drop).map_err(|e| {

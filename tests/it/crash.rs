@@ -4,7 +4,8 @@
 //! append could leave, with the manifest from before or after its replacement;
 //! a run that resumes such a state appends after the cut; a new log generation
 //! started over a checkpoint (`--force`) leaves the old one whole until its own
-//! is confirmed; and every byte of a confirmed log, flipped, is refused.
+//! is confirmed; every byte of a confirmed log, flipped, is refused; and a log
+//! removed or replaced during the run gets a new generation.
 
 use std::path::{Path, PathBuf};
 
@@ -146,7 +147,7 @@ impl Files {
 /// Six checkpoints of a run, written by the library's writer.
 fn six_checkpoints(files: &Files, store: &Store) -> (Vec<Saved>, Vec<u8>) {
     let config = config();
-    let mut writer = Writer::new(&files.path);
+    let mut writer = Writer::new(&files.path).unwrap();
     let mut saved = Vec::new();
     for k in 0..6 {
         let done = done_at(k);
@@ -203,13 +204,18 @@ fn a_run_resumed_from_a_torn_append_appends_after_the_confirmed_end() {
     let torn = (saved[1].log_end + saved[2].log_end) / 2;
     files.set(&saved[1].manifest, &log[..torn]);
     let resumed = files.assert_resumes(&saved[1].done, true, "torn");
-    let mut writer = Writer::resuming(&files.path, &resumed);
+    let mut writer = Writer::resuming(&files.path, &resumed).unwrap();
     // The resumed run counts on, checkpoints twice (once with nothing new).
     writer.save(&config(), &done_at(4), &store).unwrap();
     writer.save(&config(), &done_at(4), &store).unwrap();
     files.assert_resumes(&done_at(4), false, "resumed, then checkpointed");
     let resumed = files.assert_resumes(&done_at(4), false, "again");
-    let mut writer = Writer::resuming(&files.path, &resumed);
+    // One writer at a time: the log is locked while one lives.
+    assert!(Writer::resuming(&files.path, &resumed)
+        .unwrap_err()
+        .contains("another mcpi run"));
+    drop(writer);
+    let mut writer = Writer::resuming(&files.path, &resumed).unwrap();
     writer.save(&config(), &done_at(5), &store).unwrap();
     files.assert_resumes(&done_at(5), false, "twice resumed");
 }
@@ -223,6 +229,7 @@ fn a_new_log_generation_keeps_the_old_checkpoint_until_it_is_confirmed() {
     // A run started over on the same path (--force), its first checkpoint.
     let fresh = Intervals::new(vec![0..5, 60..70]);
     Writer::new(&files.path)
+        .unwrap()
         .save(&config(), &fresh, &store)
         .unwrap();
     let new_manifest = std::fs::read(&files.path).unwrap();
@@ -273,5 +280,38 @@ fn every_flipped_byte_of_a_confirmed_log_is_refused() {
     files.assert_refused("another checkpoint's log");
     // No log at all.
     std::fs::remove_file(&files.log).unwrap();
-    files.assert_refused("no log");
+    match files.load().0 {
+        Err(CheckpointError::Refused { why, .. }) => assert!(why.contains("is missing"), "{why}"),
+        other => panic!("no log: not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn a_log_removed_or_replaced_during_the_run_gets_a_new_generation() {
+    let files = Files::new("crash-removed");
+    let store = store_with_counts(&config().plan);
+    let mut writer = Writer::new(&files.path).unwrap();
+    writer.save(&config(), &done_at(0), &store).unwrap();
+    // Removed (a cleaner, a user): the next checkpoint writes a whole new log,
+    // not records chained onto bytes that are gone.
+    std::fs::remove_file(&files.log).unwrap();
+    writer.save(&config(), &done_at(1), &store).unwrap();
+    files.assert_resumes(&done_at(1), false, "after the log was removed");
+    // Replaced by a FIFO: that checkpoint fails at once (no blocking open),
+    // the next one, the FIFO gone, is whole again.
+    std::fs::remove_file(&files.log).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(&files.log)
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    match writer.save(&config(), &done_at(2), &store) {
+        Err(CheckpointError::Write { why, .. }) => {
+            assert!(why.contains("not a regular file"), "{why}")
+        }
+        other => panic!("a FIFO for a log: {other:?}"),
+    }
+    std::fs::remove_file(&files.log).unwrap();
+    writer.save(&config(), &done_at(3), &store).unwrap();
+    files.assert_resumes(&done_at(3), false, "after the FIFO was removed");
 }

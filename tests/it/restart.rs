@@ -626,7 +626,7 @@ fn bad_checkpoints_are_refused_and_left_alone() {
             &log_missing,
             "1e8",
             seed,
-            vec!["damaged", "log-missing.h5.log", "No such file"],
+            vec!["log-missing.h5.log", "is missing", "copy or move both"],
         ),
         (&foreign, "1e8", seed, vec!["damaged", "another checkpoint"]),
         (
@@ -688,8 +688,10 @@ fn bad_checkpoints_are_refused_and_left_alone() {
     );
     // A checkpoint that would be the report itself, in a missing directory, an
     // existing one (not overwritten by a fresh run without --force), one whose
-    // log is left alone, or whose files would be the resumed checkpoint's.
-    put(p, "orphan.h5", None, l);
+    // log path holds a file mcpi did not write, or whose files would be the
+    // resumed checkpoint's.
+    let notes = b"my notes, not a log\n";
+    put(p, "orphan.h5", None, Some(notes));
     put(p, "ck.log", m, None);
     for (checkpoint, output, resume, words) in [
         ("o3.h5", "o3", None, vec!["--output", "report"]),
@@ -699,7 +701,7 @@ fn bad_checkpoints_are_refused_and_left_alone() {
             "orphan.h5",
             "o6",
             None,
-            vec!["orphan.h5.log", "exists", "--force"],
+            vec!["orphan.h5.log", "not an mcpi checkpoint log", "--force"],
         ),
         (
             "good.h5.log",
@@ -732,9 +734,66 @@ fn bad_checkpoints_are_refused_and_left_alone() {
         run.assert_one_error(2, &names);
         assert!(!p.join(format!("{output}.json")).exists());
     }
-    assert_eq!(both(p, "orphan.h5"), (None, Some(log.clone())));
+    assert_eq!(both(p, "orphan.h5"), (None, Some(notes.to_vec())));
     assert_eq!(std::fs::read(&good).unwrap(), bytes);
     assert_eq!(std::fs::read(p.join("good.h5.log")).unwrap(), log);
+}
+
+#[test]
+fn a_leftover_log_is_written_over_and_a_held_one_refused() {
+    let dir = Scratch::new("restart-leftover");
+    let p = dir.path();
+    small_checkpoint(p);
+    let (_, Some(log)) = both(p, "good.h5") else {
+        panic!("no log: {:?}", dir.files());
+    };
+    // A log no manifest names (its run was killed inside its first
+    // checkpoint): a fresh run without --force writes over it, and says so.
+    put(p, "left.h5", None, Some(&log));
+    let args = [
+        "run",
+        "--samples",
+        "1e8",
+        "--batch-size",
+        "1e6",
+        "--seed",
+        "3",
+    ];
+    let with = |ck: &'static str, out: &'static str| {
+        let mut a = args.to_vec();
+        a.extend(["--checkpoint", ck, "--output", out, "-q"]);
+        a
+    };
+    let run = mcpi(Some(2), &with("left.h5", "l1"), p);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning: --checkpoint left.h5: its log left.h5.log is named by no checkpoint"
+        ),
+        "{run:?}"
+    );
+    let mut resume = with("left.h5", "l2");
+    resume.extend(["--resume", "left.h5"]);
+    let again = mcpi(None, &resume, p);
+    assert!(again.status == 0 || again.status == 3, "{again:?}");
+    let inside = |name: &str| json(&p.join(name))["inside"].clone();
+    assert_eq!(inside("l2.json"), inside("l1.json"));
+    // A log another live run holds (its lock): refused before any work.
+    let lock = std::fs::File::open(p.join("left.h5.log")).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+        0
+    );
+    let mut held = with("left.h5", "held");
+    held.extend(["--resume", "left.h5", "--force"]);
+    let before = both(p, "left.h5");
+    mcpi(Some(2), &held, p).assert_one_error(
+        2,
+        &["--checkpoint", "left.h5", "left.h5.log", "another mcpi run"],
+    );
+    assert_eq!(both(p, "left.h5"), before);
+    assert!(!p.join("held.json").exists());
 }
 
 #[test]
