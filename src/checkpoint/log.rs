@@ -19,10 +19,12 @@
 //! previous record's `check` (0 for the header), so the last record's check
 //! (the *head*) vouches for the whole generation. `id` is drawn at random when
 //! a generation starts, so a log that belongs to another checkpoint is told
-//! apart. A new generation (a fresh run, `--force`, another `--checkpoint` than
-//! the one resumed) starts after whatever the file already holds: the
-//! checkpoint on disk still names those bytes until the new manifest replaces
-//! it. Then they are released (a hole punched where the file system can).
+//! apart. A new generation (`--force` over a checkpoint, another
+//! `--checkpoint` than the one resumed) starts after whatever the file already
+//! holds: the checkpoint on disk still names those bytes until the new
+//! manifest replaces it. Then they are released (a hole punched where the file
+//! system can). A log no manifest names (none at `PATH`, or one of format 1 or
+//! 2) is a leftover, written over from its first byte.
 
 use std::fs::File;
 use std::io;
@@ -264,12 +266,14 @@ pub fn release(file: &File, len: u64) {
     let _ = (file, len);
 }
 
-/// Whether `file` is empty or begins with a header record: a log mcpi wrote
-/// (the file at a checkpoint's log path may be anything).
+/// Whether `file` is empty or begins with a header record or a released
+/// (zeroed) older generation: a log mcpi wrote (the file at a checkpoint's
+/// log path may be anything).
 pub fn is_log(file: &File) -> io::Result<bool> {
     let mut b = [0u8; 8];
     match file.read_exact_at(&mut b, 0) {
-        Ok(()) => Ok(u64::from_le_bytes(b) == HEADER),
+        // (Zeros: an older generation released, a hole punched.)
+        Ok(()) => Ok(matches!(u64::from_le_bytes(b), HEADER | 0)),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(file.metadata()?.len() == 0),
         Err(e) => Err(e),
     }

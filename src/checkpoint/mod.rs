@@ -93,8 +93,19 @@ pub struct Resumed {
     /// The log generation that holds their counts (format 3), which a run
     /// checkpointing to the same path continues.
     pub log: Option<LogSpan>,
+    /// The log file read (device and inode), so the run that continues it
+    /// can tell whether the file it locks is that one.
+    pub log_file: Option<FileId>,
     /// What the resume ignored, one sentence each (for warnings).
     pub notes: Vec<String>,
+}
+
+/// A file's identity: its device and inode.
+pub type FileId = (u64, u64);
+
+fn file_id(m: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 /// Reads the checkpoint at `path` for a resume of `config` (`--resume`), checks
@@ -118,6 +129,7 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
             done,
             inside,
             log: None,
+            log_file: None,
             notes: Vec::new(),
         });
     }
@@ -132,23 +144,22 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
         )));
     }
     let in_log = |why: String| bad(format!("damaged: its log {}: {why}", log.display()));
-    let tail = read_log(&log, config, &done, (&span, inside), store).map_err(in_log)?;
-    let notes = (tail > 0)
-        .then(|| {
-            format!(
-                "--resume {}: ignoring the last {tail} bytes of {}: appended by a checkpoint \
-                 that was never confirmed (the run stopped while writing it); resuming the \
-                 checkpoint before it",
-                path.display(),
-                log.display()
-            )
-        })
-        .into_iter()
-        .collect();
+    let (tail, id) = read_log(&log, config, &done, (&span, inside), store).map_err(in_log)?;
+    let mut notes = Vec::new();
+    if tail > 0 {
+        notes.push(format!(
+            "--resume {}: ignoring the last {tail} bytes of {}: appended by a checkpoint \
+             that was never confirmed (the run stopped while writing it); resuming the \
+             checkpoint before it",
+            path.display(),
+            log.display()
+        ));
+    }
     Ok(Resumed {
         done,
         inside,
         log: Some(span),
+        log_file: Some(id),
         notes,
     })
 }
@@ -156,18 +167,19 @@ pub fn load(path: &Path, config: &Config, store: &mut Store) -> Result<Resumed, 
 /// Reads the counts of `done` (`inside` in all) from the log at `path`, the
 /// generation `span`, into `store`: every batch of `done` exactly once, no
 /// other, no count above its batch's samples. Returns the bytes of the
-/// unconfirmed tail.
+/// unconfirmed tail and the file's identity.
 fn read_log(
     path: &Path,
     config: &Config,
     done: &Intervals,
     (span, inside): (&LogSpan, u64),
     store: &mut Store,
-) -> Result<u64, String> {
+) -> Result<(u64, FileId), String> {
     if let Some(why) = check_file(path, Access::Read) {
         return Err(why);
     }
     let file = std::fs::File::open(path).map_err(|e| crate::error::one_line(&e))?;
+    let id = file_id(&file.metadata().map_err(|e| crate::error::one_line(&e))?);
     let plan = &config.plan;
     // One bit per batch (12.5 MB at the 10^8-batch maximum): each batch once.
     let mut seen = vec![0u64; plan.batches.div_ceil(64) as usize];
@@ -198,7 +210,7 @@ fn read_log(
     if !all || sum != inside {
         return Err("its counts do not match the completed batches".into());
     }
-    Ok(tail)
+    Ok((tail, id))
 }
 
 /// Refuses a `--resume` path that is not a regular file (a FIFO would block
@@ -214,22 +226,6 @@ pub fn check_path(path: &Path) -> Result<(), CheckpointError> {
             why,
         }),
         None => Ok(()),
-    }
-}
-
-/// Whether the file at a checkpoint's log path holds something other than an
-/// mcpi log (an empty or missing file does not): not written over without
-/// `--force`.
-pub fn is_foreign_log(path: &Path) -> std::io::Result<bool> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(file) => log::is_log(&file).map(|ours| !ours),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
     }
 }
 
@@ -258,8 +254,12 @@ pub struct Writer {
     /// those bytes); then the chosen id and first byte.
     fresh_start: Option<u64>,
     fresh: Option<(u64, u64)>,
+    /// Whether a manifest of this run's names the log (it is kept then).
+    published: bool,
     /// Whether the bytes before this run's generation were released.
     released: bool,
+    /// Whether a replaced log was warned of.
+    warned: bool,
 }
 
 /// A log generation as the manifest on disk confirms it.
@@ -277,19 +277,32 @@ impl Writer {
     pub fn new(path: &Path) -> Result<Writer, String> {
         let log = log_path(path);
         let (locked, created) = lock_log(&log)?;
-        // Without a manifest nothing names the log's bytes: a leftover of a
-        // run stopped in its first checkpoint, written over.
-        let fresh_start = (!path.exists()).then_some(0);
-        Ok(Writer {
+        // Without a manifest nothing names the log's bytes (a leftover of a
+        // run stopped before its first checkpoint was confirmed): written over.
+        let absent = matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        let mut w = Writer {
             path: path.to_path_buf(),
             log,
             locked,
             created,
             confirmed: None,
-            fresh_start,
+            fresh_start: None,
             fresh: None,
+            published: false,
             released: false,
-        })
+            warned: false,
+        };
+        w.set_leftover(absent);
+        Ok(w)
+    }
+
+    /// Marks the log a leftover no manifest names, to be written over from
+    /// byte 0 — unless it has other links (another checkpoint's, copied with
+    /// `cp -al`, say): then the new generation goes after its bytes.
+    fn set_leftover(&mut self, leftover: bool) {
+        use std::os::unix::fs::MetadataExt;
+        let single = self.locked.metadata().is_ok_and(|m| m.nlink() <= 1);
+        self.fresh_start = (leftover && single).then_some(0);
     }
 
     /// Checkpoints to `path`, the checkpoint `resumed` was read from: its log
@@ -297,25 +310,33 @@ impl Writer {
     /// one over whatever is there).
     pub fn resuming(path: &Path, resumed: &Resumed) -> Result<Writer, String> {
         let mut w = Writer::new(path)?;
+        let locked = w.locked.metadata().map(|m| file_id(&m)).ok();
         match resumed.log {
-            Some(span) => {
+            // The file read at the resume, not one put in its place since.
+            Some(span) if locked.is_some() && locked == resumed.log_file => {
                 w.confirmed = Some(Confirmed {
                     span,
                     done: resumed.done.clone(),
                     inside: resumed.inside,
                 })
             }
-            None => w.fresh_start = Some(0),
+            Some(_) => w.set_leftover(false),
+            None => w.set_leftover(true), // a version 1 or 2 manifest names no log
         }
         Ok(w)
     }
 
-    /// Whether saving will write over log bytes no checkpoint names (a
-    /// leftover), for a warning.
-    pub fn overwrites_leftover(&self) -> bool {
-        self.confirmed.is_none()
-            && self.fresh_start == Some(0)
-            && self.locked.metadata().is_ok_and(|m| m.len() > 0)
+    /// What the first save will write over: `None`, or `Some(is_mcpis)` when
+    /// it writes over log bytes no checkpoint names (a leftover, for a
+    /// warning; a file mcpi did not write there needs `--force`).
+    pub fn overwrites(&self) -> std::io::Result<Option<bool>> {
+        if self.confirmed.is_some() || self.fresh_start != Some(0) {
+            return Ok(None);
+        }
+        if self.locked.metadata()?.len() == 0 {
+            return Ok(None);
+        }
+        log::is_log(&self.locked).map(Some)
     }
 
     /// Saves the checkpoint of `config` with `done` batches, their counts read
@@ -364,9 +385,14 @@ impl Writer {
             done: done.clone(),
             inside,
         });
-        self.fresh = None;
-        // Older generations: no manifest names them once the rename is durable.
-        if !self.released && span.start > 0 && sync_dir(&self.path).is_ok() {
+        (self.fresh, self.fresh_start, self.published) = (None, None, true);
+        // Older generations: no manifest names them once the rename is durable
+        // (unless the log has other links).
+        let single = || {
+            use std::os::unix::fs::MetadataExt;
+            file.metadata().is_ok_and(|m| m.nlink() <= 1)
+        };
+        if !self.released && span.start > 0 && single() && sync_dir(&self.path).is_ok() {
             log::release(&file, span.start);
             self.released = true;
         }
@@ -377,19 +403,23 @@ impl Writer {
     /// removed or replaced meanwhile (then a new one, locked, and a new
     /// generation). Without blocking: a FIFO put in its place is refused.
     fn open_log(&mut self) -> Result<File, String> {
-        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         let io = |e: std::io::Error| crate::error::one_line(&e);
-        let id = |m: &std::fs::Metadata| (m.dev(), m.ino());
+        let id = file_id;
         let locked = |w: &Writer| w.locked.metadata().map(|m| id(&m)).map_err(io);
         if !std::fs::metadata(&self.log).is_ok_and(|m| Ok(id(&m)) == locked(self)) {
-            crate::console::eprint_line(&format!(
-                "mcpi: warning: checkpoint {}: its log {} was removed or replaced during \
-                 the run; the next checkpoint starts a new one",
-                self.path.display(),
-                self.log.display()
-            ));
+            if !self.warned {
+                crate::console::eprint_line(&format!(
+                    "mcpi: warning: checkpoint {}: its log {} was removed or replaced during \
+                     the run; this checkpoint starts a new one",
+                    self.path.display(),
+                    self.log.display()
+                ));
+                self.warned = true;
+            }
             (self.locked, self.created) = lock_log(&self.log)?;
             (self.confirmed, self.fresh, self.fresh_start) = (None, None, None);
+            (self.published, self.released) = (false, false);
         }
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -449,16 +479,15 @@ impl Writer {
 }
 
 impl Drop for Writer {
-    /// A log this run created and never confirmed holds nothing: removed.
+    /// A log this run created and no manifest of its named holds nothing:
+    /// removed.
     fn drop(&mut self) {
-        use std::os::unix::fs::MetadataExt;
         let ours = |m: std::fs::Metadata| {
             self.locked
                 .metadata()
-                .is_ok_and(|l| (l.dev(), l.ino()) == (m.dev(), m.ino()))
+                .is_ok_and(|l| file_id(&l) == file_id(&m))
         };
-        if self.created && self.confirmed.is_none() && std::fs::metadata(&self.log).is_ok_and(ours)
-        {
+        if self.created && !self.published && std::fs::metadata(&self.log).is_ok_and(ours) {
             let _ = std::fs::remove_file(&self.log);
         }
     }
@@ -470,7 +499,6 @@ impl Drop for Writer {
 /// file system cannot lock (some NFS and Lustre mounts), unlocked.
 fn lock_log(path: &Path) -> Result<(File, bool), String> {
     use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::io::AsRawFd;
     let io = |e: std::io::Error| crate::error::one_line(&e);
     let created = match std::fs::OpenOptions::new()
         .write(true)
@@ -481,28 +509,55 @@ fn lock_log(path: &Path) -> Result<(File, bool), String> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(io(e)),
     };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(io)?;
-    if !file.metadata().map_err(io)?.is_file() {
-        return Err("not a regular file".into());
-    }
-    // SAFETY: flock on a descriptor this function owns.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => {
-                return Err(
-                    "another mcpi run is checkpointing to it now (it holds its lock)".into(),
-                )
-            }
-            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => {} // no locks here
-            _ => return Err(io(e)),
+    let open = |write: bool| {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io)?;
+        match file.metadata().map_err(io)?.is_file() {
+            true => Ok(file),
+            false => Err("not a regular file".to_string()),
         }
+    };
+    let held = || "another mcpi run is checkpointing to it now (it holds its lock)".to_string();
+    let mut file = open(false)?;
+    match flock_exclusive(&file) {
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Err(held()),
+        // NFS emulates flock with a byte-range lock, which needs a handle
+        // open for writing.
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            file = open(true)?;
+            match flock_exclusive(&file) {
+                Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Err(held()),
+                Err(e) if !no_locks_here(&e) => return Err(io(e)),
+                _ => {}
+            }
+        }
+        Err(e) if !no_locks_here(&e) => return Err(io(e)),
+        _ => {}
     }
     Ok((file, created))
+}
+
+/// An exclusive `flock` on `file`, without waiting.
+fn flock_exclusive(file: &File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor the caller holds open.
+    match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// Whether a lock failed because the file system has no locks (some NFS and
+/// Lustre mounts): the run goes on unlocked.
+fn no_locks_here(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+    )
 }
 
 /// Syncs the directory `path` is in (its entries: a rename, a new file).
@@ -698,7 +753,7 @@ mod tests {
         let file = File::create(&path).unwrap();
         let span = log::write_raw(&file, log::header(77, &config.plan, config.seed), records);
         let mut store = Store::new(config.plan.batches, dir.path()).unwrap();
-        read_log(&path, &config, &done, (&span, inside), &mut store)
+        read_log(&path, &config, &done, (&span, inside), &mut store).map(|(tail, _)| tail)
     }
 
     fn refused(records: &[(u64, Vec<u64>)], done: Intervals, inside: u64, why: &str) {

@@ -239,13 +239,27 @@ fn checkpointer(
         _ => Writer::new(path),
     }
     .map_err(|why| bad(format!("its log {}: {why}", log.display())))?;
-    if writer.overwrites_leftover() {
-        crate::console::eprint_line(&format!(
-            "mcpi: warning: --checkpoint {}: its log {} is named by no checkpoint (left by a \
-             run stopped in its first checkpoint); starting it over",
+    // A log no manifest names: mcpi's is written over (a run stopped before
+    // its first checkpoint was confirmed, or its manifest removed), another
+    // file only with --force.
+    let its_log = |why: &str| bad(format!("its log {}: {why}", log.display()));
+    match writer.overwrites() {
+        Err(e) => return Err(its_log(&crate::error::one_line(&e))),
+        Ok(Some(false)) if !config.force => {
+            return Err(its_log(
+                "exists and is not an mcpi checkpoint log (remove it, or use --force to \
+                 write over it)",
+            ))
+        }
+        Ok(Some(_)) => crate::console::eprint_line(&format!(
+            "mcpi: warning: --checkpoint {}: its log {} is named by no checkpoint ({} is \
+             absent or names no log: its run stopped before its first checkpoint was \
+             confirmed, or it was removed); writing over it",
             path.display(),
-            log.display()
-        ));
+            log.display(),
+            path.display()
+        )),
+        Ok(None) => {}
     }
     checkpoint::Checkpointer::new(
         writer,
@@ -295,19 +309,15 @@ fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Resu
         if same_file(ck, &log_path(from)) {
             return Err(bad("is the log of the checkpoint resumed (--resume)"));
         }
+        if same_file(&log, &log_path(from)) {
+            return Err(its_log(
+                "is the log of the checkpoint resumed (--resume), by another name",
+            ));
+        }
     }
     if ck.exists() && !continuing && !config.force {
         return Err(bad(
             "exists (continue it with --resume, or use --force to start over)",
-        ));
-    }
-    // A log mcpi wrote is the checkpoint's (refused above without --force) or
-    // a leftover no checkpoint names (written over, with a warning).
-    let foreign =
-        checkpoint::is_foreign_log(&log).map_err(|e| its_log(&crate::error::one_line(&e)))?;
-    if foreign && !config.force {
-        return Err(its_log(
-            "exists and is not an mcpi checkpoint log (remove it, or use --force to write over it)",
         ));
     }
     Staged::new(ck).map(drop).map_err(|e| {

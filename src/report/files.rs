@@ -388,14 +388,17 @@ pub fn unusable(path: &Path, why: &str) -> FileError {
 }
 
 /// Whether `a` and `b` name one file, existing or not: the same name in the
-/// same (canonical) directory.
+/// same (canonical) directory, or, existing, the same file by another name (a
+/// hard or symbolic link).
 pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
     let canon = |p: &Path| {
         fs::canonicalize(parent_dir(p))
             .map(|d| d.join(p.file_name().unwrap_or_default()))
             .unwrap_or_else(|_| p.to_path_buf())
     };
-    canon(a) == canon(b)
+    let id = |p: &Path| fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    canon(a) == canon(b) || id(a).is_some_and(|x| Some(x) == id(b))
 }
 
 /// The directory a file goes in (`.` for a bare name).

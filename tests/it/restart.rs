@@ -416,8 +416,8 @@ fn kill_9_at_random_moments_and_mid_checkpoint_resumes_to_the_exact_count() {
         let mut args = vec!["--checkpoint", "ck.h5", "--checkpoint-interval", "0.005s"];
         args.extend(["--output", "seg", "--force"]);
         args.extend(extra);
-        // Killed before its first checkpoint: start afresh (--force: a log
-        // with no manifest may be there).
+        // Killed before its first checkpoint: start afresh (a log no manifest
+        // names may be there, written over).
         if p.join("ck.h5").exists() {
             args.extend(["--resume", "ck.h5"]);
         }
@@ -794,6 +794,46 @@ fn a_leftover_log_is_written_over_and_a_held_one_refused() {
     );
     assert_eq!(both(p, "left.h5"), before);
     assert!(!p.join("held.json").exists());
+    drop(lock);
+    // Started over on the checkpoint (--force): a new generation after the
+    // old one, which is then released (zeros where a hole was punched). The
+    // checkpoint still resumes without --force.
+    let mut over = with("left.h5", "l3");
+    over.push("--force");
+    let run = mcpi(None, &over, p);
+    assert_eq!(run.status, 0, "{run:?}");
+    let log = std::fs::read(p.join("left.h5.log")).unwrap();
+    assert!(
+        log.starts_with(&[0; 8]),
+        "the old generation is not released"
+    );
+    let mut resume = with("left.h5", "l4");
+    resume.extend(["--resume", "left.h5"]);
+    let run = mcpi(Some(2), &resume, p);
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    assert_eq!(inside("l4.json"), inside("l1.json"));
+    // A hard link to the log as another checkpoint's log: refused, not
+    // written over (the manifest of left.h5 names it).
+    std::fs::hard_link(p.join("left.h5.log"), p.join("linked.h5.log")).unwrap();
+    let mut linked = with("linked.h5", "l5");
+    linked.extend(["--resume", "left.h5"]);
+    mcpi(None, &linked, p).assert_one_error(
+        2,
+        &["--checkpoint", "linked.h5", "log of the checkpoint resumed"],
+    );
+    let mut fresh = with("linked.h5", "l6");
+    fresh.push("--force");
+    let run = mcpi(None, &fresh, p);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(
+        std::fs::read(p.join("left.h5.log")).unwrap()[..log.len()],
+        log[..]
+    );
+    let mut resume = with("left.h5", "l7");
+    resume.extend(["--resume", "left.h5"]);
+    let run = mcpi(None, &resume, p);
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    assert_eq!(inside("l7.json"), inside("l1.json"));
 }
 
 #[test]
