@@ -14,28 +14,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mcpi::checkpoint::Writer;
-use mcpi::config::{Config, KernelChoice, ThreadsChoice};
+use mcpi::config::Config;
 use mcpi::intervals::Intervals;
 use mcpi::plan::Plan;
-use mcpi::progress::Style;
 use mcpi::store::Store;
 
 /// A run of `batches` batches of 1000 samples (the overhead run's batch size).
 fn config(batches: u64) -> Config {
-    Config {
-        plan: Plan::new(batches * 1000, 1000),
-        seed: 1,
-        output: None,
-        force: false,
-        kernel: KernelChoice::Auto,
-        threads: ThreadsChoice::Count(1),
-        label: None,
-        progress: Style::None,
-        checkpoint: None,
-        checkpoint_interval: 0.5,
-        resume: None,
-        target: None,
-    }
+    Config::of(Plan::new(batches * 1000, 1000), 1)
 }
 
 fn dir() -> PathBuf {

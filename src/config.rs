@@ -194,6 +194,28 @@ pub struct Config {
     pub target: Option<TargetSpec>,
 }
 
+impl Config {
+    /// A run of `plan` from `seed`, everything else as with no flags but no
+    /// progress display and one thread: what benches and tests of the parts
+    /// below the job start from.
+    pub fn of(plan: Plan, seed: u64) -> Config {
+        Config {
+            plan,
+            seed,
+            output: None,
+            force: false,
+            kernel: KernelChoice::Auto,
+            threads: ThreadsChoice::Count(1),
+            label: None,
+            progress: Style::None,
+            checkpoint: None,
+            checkpoint_interval: 60.0,
+            resume: None,
+            target: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -722,26 +722,11 @@ impl Drop for Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KernelChoice, ThreadsChoice};
     use crate::plan::Plan;
-    use crate::progress::Style;
 
     /// 20 batches of 10 samples.
     fn config() -> Config {
-        Config {
-            plan: Plan::new(200, 10),
-            seed: 9,
-            output: None,
-            force: false,
-            kernel: KernelChoice::Auto,
-            threads: ThreadsChoice::Count(1),
-            label: None,
-            progress: Style::None,
-            checkpoint: None,
-            checkpoint_interval: 1.0,
-            resume: None,
-            target: None,
-        }
+        Config::of(Plan::new(200, 10), 9)
     }
 
     /// `read_log` of a log holding `records` (every check valid) for a

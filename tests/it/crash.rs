@@ -10,30 +10,16 @@
 use std::path::{Path, PathBuf};
 
 use mcpi::checkpoint::{self, log_path, CheckpointError, Resumed, Writer};
-use mcpi::config::{Config, KernelChoice, ThreadsChoice};
+use mcpi::config::Config;
 use mcpi::intervals::Intervals;
 use mcpi::plan::Plan;
-use mcpi::progress::Style;
 use mcpi::store::{Counts, Store};
 
 use crate::util::Scratch;
 
 /// 120 batches of 1000 samples.
 fn config() -> Config {
-    Config {
-        plan: Plan::new(120_000, 1000),
-        seed: 7,
-        output: None,
-        force: false,
-        kernel: KernelChoice::Auto,
-        threads: ThreadsChoice::Count(1),
-        label: None,
-        progress: Style::None,
-        checkpoint: None,
-        checkpoint_interval: 1.0,
-        resume: None,
-        target: None,
-    }
+    Config::of(Plan::new(120_000, 1000), 7)
 }
 
 /// The count of batch `b`: anything up to its 1000 samples.

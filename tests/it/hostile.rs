@@ -549,15 +549,21 @@ fn version_1_and_2_checkpoints_are_still_resumed_and_continued_in_version_3() {
             1_037_000_000,
         ),
     ];
-    for (fixture, flags, done, inside, samples) in cases {
-        std::fs::copy(Path::new(FIXTURES).join(fixture), p.join(fixture)).unwrap();
-        let version: u64 = hdf5::File::open(p.join(fixture))
+    let version = |file: &str| -> u64 {
+        hdf5::File::open(p.join(file))
             .unwrap()
             .attr("format_version")
             .unwrap()
             .read_scalar()
-            .unwrap();
-        assert!(version < 3, "{fixture}: format {version}");
+            .unwrap()
+    };
+    for (fixture, flags, done, inside, samples) in cases {
+        std::fs::copy(Path::new(FIXTURES).join(fixture), p.join(fixture)).unwrap();
+        assert!(
+            version(fixture) < 3,
+            "{fixture}: format {}",
+            version(fixture)
+        );
         let mut resume = vec!["run", "-q", "--resume", fixture, "--output", "b", "--force"];
         resume.extend(flags);
         let run = one(&resume, p);
@@ -569,13 +575,7 @@ fn version_1_and_2_checkpoints_are_still_resumed_and_continued_in_version_3() {
             (inside.into(), samples.into())
         );
         // Checkpointed again on the same path: now format 3, with its log.
-        let version: u64 = hdf5::File::open(p.join(fixture))
-            .unwrap()
-            .attr("format_version")
-            .unwrap()
-            .read_scalar()
-            .unwrap();
-        assert_eq!(version, mcpi::checkpoint::FORMAT_VERSION);
+        assert_eq!(version(fixture), mcpi::checkpoint::FORMAT_VERSION);
         assert!(p.join(format!("{fixture}.log")).exists());
         let run = one(&resume, p);
         assert!(run.status == 0 || run.status == 3, "{run:?}");
