@@ -279,7 +279,8 @@ impl Writer {
         let (locked, created) = lock_log(&log)?;
         // Without a manifest nothing names the log's bytes (a leftover of a
         // run stopped before its first checkpoint was confirmed): written over.
-        let absent = matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        let absent = std::fs::symlink_metadata(path)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
         let mut w = Writer {
             path: path.to_path_buf(),
             log,
