@@ -28,7 +28,9 @@ pub use log::LogSpan;
 
 use crate::config::Config;
 use crate::intervals::Intervals;
-use crate::report::files::{check_file, parent_dir, Access, FileError, Staged};
+use crate::report::files::{
+    check_file, flock_exclusive, parent_dir, Access, FileError, Flock, Staged,
+};
 use crate::report::hdf5::h5err;
 use crate::store::{Counts, Store};
 
@@ -510,55 +512,21 @@ fn lock_log(path: &Path) -> Result<(File, bool), String> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(io(e)),
     };
-    let open = |write: bool| {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(write)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(io)?;
-        match file.metadata().map_err(io)?.is_file() {
-            true => Ok(file),
-            false => Err("not a regular file".to_string()),
-        }
-    };
-    let held = || "another mcpi run is checkpointing to it now (it holds its lock)".to_string();
-    let mut file = open(false)?;
-    match flock_exclusive(&file) {
-        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Err(held()),
-        // NFS emulates flock with a byte-range lock, which needs a handle
-        // open for writing.
-        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-            file = open(true)?;
-            match flock_exclusive(&file) {
-                Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Err(held()),
-                Err(e) if !no_locks_here(&e) => return Err(io(e)),
-                _ => {}
-            }
-        }
-        Err(e) if !no_locks_here(&e) => return Err(io(e)),
-        _ => {}
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err("not a regular file".into());
     }
-    Ok((file, created))
-}
-
-/// An exclusive `flock` on `file`, without waiting.
-fn flock_exclusive(file: &File) -> std::io::Result<()> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a descriptor the caller holds open.
-    match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
+    match flock_exclusive(file, path).map_err(io)? {
+        Flock::Held(file) => Ok((file, created)),
+        Flock::Busy => {
+            Err("another mcpi run is checkpointing to it now (it holds its lock)".into())
+        }
+        Flock::Unsupported(file) => Ok((file, created)), // no locks here: unlocked
     }
-}
-
-/// Whether a lock failed because the file system has no locks (some NFS and
-/// Lustre mounts): the run goes on unlocked.
-fn no_locks_here(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
-    )
 }
 
 /// Syncs the directory `path` is in (its entries: a rename, a new file).

@@ -91,27 +91,22 @@ impl PrefixLock {
     /// where the file system does not support locks (some NFS and Lustre mounts).
     fn take(h5: &Path) -> Result<Option<PrefixLock>, LockError> {
         use std::os::unix::fs::MetadataExt;
-        use std::os::unix::io::AsRawFd;
         let stem = h5.file_stem().unwrap_or_default().to_string_lossy();
         let path = parent_dir(h5).join(format!(".{stem}.lock"));
         // A run that releases its lock removes the file; one that opened the
         // old file meanwhile locks an orphan, so check and try again.
         for _ in 0..8 {
             let (file, created) = open_lock_file(&path).map_err(LockError::Io)?;
-            // SAFETY: flock on a descriptor this function owns.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-                let e = io::Error::last_os_error();
-                return match e.raw_os_error() {
-                    Some(libc::EWOULDBLOCK) => Err(LockError::Held),
-                    Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => {
-                        if created {
-                            let _ = fs::remove_file(&path); // no lock, no file left
-                        }
-                        Ok(None)
+            let file = match flock_exclusive(file, &path).map_err(LockError::Io)? {
+                Flock::Held(file) => file,
+                Flock::Busy => return Err(LockError::Held),
+                Flock::Unsupported(_) => {
+                    if created {
+                        let _ = fs::remove_file(&path); // no lock, no file left
                     }
-                    _ => Err(LockError::Io(e)),
-                };
-            }
+                    return Ok(None);
+                }
+            };
             let same = match (file.metadata(), fs::metadata(&path)) {
                 (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
                 _ => false,
@@ -122,6 +117,55 @@ impl PrefixLock {
         }
         // Replaced under us eight times: runs are racing for this prefix.
         Err(LockError::Held)
+    }
+}
+
+/// How an exclusive, non-blocking `flock` ended.
+pub enum Flock {
+    /// Taken, on this handle.
+    Held(fs::File),
+    /// Another open file holds it.
+    Busy,
+    /// The file system has no locks (some NFS and Lustre mounts): the
+    /// handle, unlocked.
+    Unsupported(fs::File),
+}
+
+/// Takes an exclusive `flock` on `file` (opened at `path`) without waiting.
+/// NFS emulates flock with a byte-range lock, which needs a handle open for
+/// writing (EBADF on a read-only one): there the lock is taken on `path`
+/// opened for writing, if that is the same file.
+pub fn flock_exclusive(file: fs::File, path: &Path) -> io::Result<Flock> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor the caller handed over.
+    let lock =
+        |f: &fs::File| match unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        };
+    let ended = |r: io::Result<()>, f: fs::File| match r {
+        Ok(()) => Ok(Flock::Held(f)),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => Ok(Flock::Busy),
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => Ok(Flock::Unsupported(f)),
+            _ => Err(e),
+        },
+    };
+    match lock(&file) {
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+            let writable = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?;
+            let id = |m: fs::Metadata| (m.dev(), m.ino());
+            if id(writable.metadata()?) != id(file.metadata()?) {
+                return Err(io::Error::other("replaced while it was being locked"));
+            }
+            ended(lock(&writable), writable)
+        }
+        r => ended(r, file),
     }
 }
 
