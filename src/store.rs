@@ -79,7 +79,8 @@ impl Counts for StoreReader {
         let mut counts = vec![0u64; (range.end - range.start) as usize];
         self.file
             .read_exact_at(bytemuck::cast_slice_mut(&mut counts), 8 * range.start)?;
-        // Checked after the read: a failed write of these batches came before.
+        // The flag is read after the data: a failed write of these batches
+        // happened before they were handed to this thread, so it shows here.
         if self.failed.load(Ordering::Acquire) {
             return Err(io::Error::other(format!(
                 "storing per-batch counts in {} failed",

@@ -72,16 +72,18 @@ pub fn write(
 ) -> Result<(), String> {
     let plan = &config.plan;
     let file = File::create(tmp).map_err(h5err)?;
-    let group = file.create_group("done").map_err(h5err)?;
-    let column = |name: &str, v: Vec<u64>| {
-        group
-            .new_dataset::<u64>()
-            .shape(v.len())
-            .create(name)
-            .and_then(|ds| ds.write_raw(&v))
-    };
-    column("start", done.ranges().iter().map(|r| r.start).collect()).map_err(h5err)?;
-    column("end", done.ranges().iter().map(|r| r.end).collect()).map_err(h5err)?;
+    {
+        let group = file.create_group("done").map_err(h5err)?;
+        let column = |name: &str, v: Vec<u64>| {
+            group
+                .new_dataset::<u64>()
+                .shape(v.len())
+                .create(name)
+                .and_then(|ds| ds.write_raw(&v))
+        };
+        column("start", done.ranges().iter().map(|r| r.start).collect()).map_err(h5err)?;
+        column("end", done.ranges().iter().map(|r| r.end).collect()).map_err(h5err)?;
+    } // (closed before the file: a close with objects open defers the writes)
     let attrs: [(&str, u64); 13] = [
         ("format_version", FORMAT_VERSION),
         ("seed", config.seed),
@@ -127,6 +129,9 @@ pub fn write(
             .and_then(|a| a.write_scalar(&text(&v)))
             .map_err(h5err)?;
     }
+    // Written out now, where a full disk shows: the file is synced and
+    // renamed into place only after this succeeds.
+    file.flush().map_err(h5err)?;
     file.close().map_err(h5err)
 }
 

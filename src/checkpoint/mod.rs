@@ -303,9 +303,16 @@ impl Writer {
     /// byte 0 — unless it has other links (another checkpoint's, copied with
     /// `cp -al`, say): then the new generation goes after its bytes.
     fn set_leftover(&mut self, leftover: bool) {
+        self.fresh_start = (leftover && !self.linked()).then_some(0);
+    }
+
+    /// Whether the log may be another file's too: it has other hard links,
+    /// or its path is a symbolic link. Such a log is never written over or
+    /// punched, only appended to.
+    fn linked(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let single = self.locked.metadata().is_ok_and(|m| m.nlink() <= 1);
-        self.fresh_start = (leftover && single).then_some(0);
+        let symlink = std::fs::symlink_metadata(&self.log).is_ok_and(|m| m.is_symlink());
+        symlink || self.locked.metadata().is_ok_and(|m| m.nlink() > 1)
     }
 
     /// Checkpoints to `path`, the checkpoint `resumed` was read from: its log
@@ -391,11 +398,7 @@ impl Writer {
         (self.fresh, self.fresh_start, self.published) = (None, None, true);
         // Older generations: no manifest names them once the rename is durable
         // (unless the log has other links).
-        let single = || {
-            use std::os::unix::fs::MetadataExt;
-            file.metadata().is_ok_and(|m| m.nlink() <= 1)
-        };
-        if !self.released && span.start > 0 && single() && sync_dir(&self.path).is_ok() {
+        if !self.released && span.start > 0 && !self.linked() && sync_dir(&self.path).is_ok() {
             log::release(&file, span.start);
             self.released = true;
         }
@@ -422,7 +425,8 @@ impl Writer {
             }
             (self.locked, self.created) = lock_log(&self.log)?;
             (self.confirmed, self.fresh, self.fresh_start) = (None, None, None);
-            (self.published, self.released) = (false, false);
+            // Whatever the new file holds is appended after, never released.
+            (self.published, self.released) = (false, true);
         }
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -446,15 +450,22 @@ impl Writer {
         store: &impl Counts,
     ) -> Result<(LogSpan, u64), String> {
         let io = |e: std::io::Error| crate::error::one_line(&e);
+        let len = file.metadata().map_err(io)?.len();
+        if self.confirmed.as_ref().is_some_and(|c| len < c.span.end) {
+            crate::console::eprint_line(&format!(
+                "mcpi: warning: checkpoint {}: its log {} was cut short during the run; this \
+                 checkpoint starts a new generation",
+                self.path.display(),
+                self.log.display()
+            ));
+            (self.confirmed, self.fresh_start) = (None, None);
+        }
         let (from, header, batches, before) = match &self.confirmed {
             Some(c) => (c.span, None, done.minus(&c.done), c.inside),
             None => {
                 let (id, start) = match self.fresh {
                     Some(fresh) => fresh,
-                    None => match self.fresh_start {
-                        Some(start) => (new_id(), start),
-                        None => (new_id(), file.metadata().map_err(io)?.len()),
-                    },
+                    None => (new_id(), self.fresh_start.unwrap_or(len)),
                 };
                 self.fresh = Some((id, start));
                 let span = LogSpan {

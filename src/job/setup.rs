@@ -278,9 +278,10 @@ fn checkpointer(
 
 /// `--checkpoint`'s rules, for the checkpoint and its log (`PATH.log`) alike:
 /// an existing directory, not a directory itself, neither a report file nor
-/// one of the checkpoint resumed's files (unless it is that checkpoint), not
-/// existing unless resumed or `--force`, and a directory where files can be
-/// created (proven now, not at the first checkpoint).
+/// one of the checkpoint resumed's files (unless it is that checkpoint), and a
+/// directory where files can be created (proven now, not at the first
+/// checkpoint); the checkpoint not existing unless resumed or `--force`. (An
+/// existing log is the writer's to judge: see [`checkpointer`].)
 fn check_checkpoint_path(ck: &Path, config: &Config, dest: &Destination) -> Result<(), UsageError> {
     let bad = |why: &str| UsageError::flag("--checkpoint", format!("{}: {why}", ck.display()));
     let log = log_path(ck);

@@ -812,6 +812,16 @@ fn a_leftover_log_is_written_over_and_a_held_one_refused() {
     let run = mcpi(Some(2), &resume, p);
     assert!(run.status == 0 || run.status == 3, "{run:?}");
     assert_eq!(inside("l4.json"), inside("l1.json"));
+    // A symbolic link to the log as a fresh checkpoint's log: appended
+    // after, never written over or punched (left.h5 still names it).
+    std::os::unix::fs::symlink("left.h5.log", p.join("sym.h5.log")).unwrap();
+    let run = mcpi(None, &with("sym.h5", "l8"), p);
+    assert_eq!(run.status, 0, "{run:?}");
+    let now = std::fs::read(p.join("left.h5.log")).unwrap();
+    assert!(now.len() > log.len() && now[..log.len()] == log[..]);
+    std::fs::remove_file(p.join("sym.h5.log")).unwrap();
+    std::fs::remove_file(p.join("sym.h5")).unwrap();
+    let log = now;
     // A hard link to the log as another checkpoint's log: refused, not
     // written over (the manifest of left.h5 names it).
     std::fs::hard_link(p.join("left.h5.log"), p.join("linked.h5.log")).unwrap();
@@ -834,6 +844,65 @@ fn a_leftover_log_is_written_over_and_a_held_one_refused() {
     let run = mcpi(None, &resume, p);
     assert!(run.status == 0 || run.status == 3, "{run:?}");
     assert_eq!(inside("l7.json"), inside("l1.json"));
+}
+
+#[test]
+fn a_full_checkpoint_disk_keeps_a_resumable_checkpoint() {
+    let dir = Scratch::new("restart-full");
+    let p = dir.path();
+    let small = p.join("small");
+    std::fs::create_dir(&small).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap()
+        .success();
+    assert!(
+        ok,
+        "mounting a tmpfs needs root (run the suite as root, as CI does)"
+    );
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(small.clone());
+    // 10^4 batches: their log (80 KB) outgrows the disk half-way. The run
+    // goes on and says so; the checkpoint left is the last whole one (a
+    // manifest whose writes were deferred past its sync was not).
+    let ck = [
+        "--checkpoint",
+        "small/ck.h5",
+        "--checkpoint-interval",
+        "0.05s",
+    ];
+    let run = mcpi(
+        None,
+        &[&["run", "-q", "--output", "r"][..], &KILL_RUN, &ck].concat(),
+        p,
+    );
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(run.stderr.contains("No space left on device"), "{run:?}");
+    assert_eq!(json(&p.join("r.json"))["inside"], KILL_RUN_INSIDE);
+    let resume = [
+        "--resume",
+        "small/ck.h5",
+        "--checkpoint",
+        "alt.h5",
+        "--output",
+        "rq",
+    ];
+    let run = mcpi(
+        Some(2),
+        &[&["run", "-q"][..], &KILL_RUN, &resume].concat(),
+        p,
+    );
+    assert!(run.status == 0 || run.status == 3, "{run:?}");
+    let r = json(&p.join("rq.json"));
+    assert!(r["resumed_batches"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["inside"], KILL_RUN_INSIDE);
 }
 
 #[test]
