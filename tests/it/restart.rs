@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::report::TinyDisk;
 use crate::util::{edit_h5, json, mcpi, JobTmp, Scratch, TIMEOUT};
 
 /// The run every test interrupts: 200 batches, a few seconds on 2 cores.
@@ -850,34 +851,13 @@ fn a_leftover_log_is_written_over_and_a_held_one_refused() {
 fn a_full_checkpoint_disk_keeps_a_resumable_checkpoint() {
     let dir = Scratch::new("restart-full");
     let p = dir.path();
-    let small = p.join("small");
-    std::fs::create_dir(&small).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&small)
-        .status()
-        .unwrap()
-        .success();
-    assert!(
-        ok,
-        "mounting a tmpfs needs root (run the suite as root, as CI does)"
-    );
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(small.clone());
+    let disk = TinyDisk::mount(); // 64 KiB
+    let ck_path = disk.0.path().join("ck.h5");
+    let ck_path = ck_path.to_str().unwrap();
     // 10^4 batches: their log (80 KB) outgrows the disk half-way. The run
     // goes on and says so; the checkpoint left is the last whole one (a
     // manifest whose writes were deferred past its sync was not).
-    let ck = [
-        "--checkpoint",
-        "small/ck.h5",
-        "--checkpoint-interval",
-        "0.05s",
-    ];
+    let ck = ["--checkpoint", ck_path, "--checkpoint-interval", "0.05s"];
     let run = mcpi(
         None,
         &[&["run", "-q", "--output", "r"][..], &KILL_RUN, &ck].concat(),
@@ -888,7 +868,7 @@ fn a_full_checkpoint_disk_keeps_a_resumable_checkpoint() {
     assert_eq!(json(&p.join("r.json"))["inside"], KILL_RUN_INSIDE);
     let resume = [
         "--resume",
-        "small/ck.h5",
+        ck_path,
         "--checkpoint",
         "alt.h5",
         "--output",
